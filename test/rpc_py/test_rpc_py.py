@@ -1,0 +1,784 @@
+#!/usr/bin/env python3
+"""Tests of scripts/rpc.py and the scripts/rpc package that need no keel daemon.
+
+A small fake JSON-RPC server runs in a thread on a temporary Unix socket (or loopback TCP);
+rpc.py runs as a subprocess against it. The tests check the requests it sent, what it
+printed, and its exit code. Run: python3 test/rpc_py/test_rpc_py.py -v
+"""
+
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+SCRIPTS = os.path.join(ROOT, 'scripts')
+RPC_PY = os.path.join(SCRIPTS, 'rpc.py')
+
+sys.path.insert(0, SCRIPTS)
+import rpc  # noqa: E402
+from rpc.client import JSONRPCClient, JSONRPCException  # noqa: E402
+
+
+class RpcError(Exception):
+    """Returned by a fake method: the server answers with this JSON-RPC error."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class CloseConnection(Exception):
+    """Raised by a fake method: the server closes the connection without answering."""
+
+
+class NoAnswer(Exception):
+    """Raised by a fake method: the server keeps the connection open and never answers."""
+
+
+class FakeServer:
+    """A JSON-RPC 2.0 server in a thread. methods maps a name to a result or a callable.
+
+    A callable gets params and returns the result, or raises RpcError, CloseConnection or
+    NoAnswer. Every request received is appended to requests. chunk_bytes > 0 makes the server
+    write each response in pieces of that size with short pauses; stray_first writes a
+    response with another id before the real one.
+    """
+
+    def __init__(self, methods=None, tcp=False):
+        self.methods = dict(methods or {})
+        self.requests = []
+        self.chunk_bytes = 0
+        self.stray_first = False
+        self.tmpdir = tempfile.mkdtemp(prefix='rpc_py_test.')
+        if tcp:
+            self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.listener.bind(('127.0.0.1', 0))
+            self.addr = '127.0.0.1'
+            self.port = self.listener.getsockname()[1]
+        else:
+            self.addr = os.path.join(self.tmpdir, 'rpc.sock')
+            self.port = None
+            self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.listener.bind(self.addr)
+        self.listener.listen(8)
+        self.listener.settimeout(0.1)
+        self._stop = threading.Event()
+        self._open = []
+        self._thread = threading.Thread(target=self._accept_loop, daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(5)
+        self.listener.close()
+        for conn in self._open:
+            try:
+                conn.close()
+            except OSError:
+                pass
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+    def methods_called(self):
+        return [request['method'] for request in self.requests]
+
+    def _accept_loop(self):
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self._open.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        decoder = json.JSONDecoder()
+        buf = ''
+        conn.settimeout(0.1)
+        while not self._stop.is_set():
+            try:
+                data = conn.recv(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if not data:
+                conn.close()
+                return
+            buf += data.decode('utf-8')
+            while buf.strip():
+                try:
+                    request, end = decoder.raw_decode(buf.lstrip())
+                except ValueError:
+                    break
+                buf = buf.lstrip()[end:]
+                self.requests.append(request)
+                try:
+                    response = self._answer(request)
+                except CloseConnection:
+                    conn.close()
+                    return
+                except NoAnswer:
+                    continue
+                self._write(conn, request, response)
+
+    def _answer(self, request):
+        method = request.get('method')
+        if method not in self.methods:
+            return {'error': {'code': -32601, 'message': 'Method not found'}}
+        handler = self.methods[method]
+        try:
+            result = handler(request.get('params')) if callable(handler) else handler
+        except RpcError as ex:
+            return {'error': {'code': ex.code, 'message': ex.message}}
+        return {'result': result}
+
+    def _write(self, conn, request, response):
+        if self.stray_first:
+            stray = {'jsonrpc': '2.0', 'id': 424242, 'result': 'not yours'}
+            conn.sendall(json.dumps(stray).encode('utf-8'))
+        response = dict(response, jsonrpc='2.0', id=request.get('id'))
+        data = json.dumps(response, indent=2, ensure_ascii=False).encode('utf-8')
+        if self.chunk_bytes <= 0:
+            conn.sendall(data)
+            return
+        for offset in range(0, len(data), self.chunk_bytes):
+            conn.sendall(data[offset:offset + self.chunk_bytes])
+            time.sleep(0.001)
+
+
+class StatefulKeel:
+    """Methods of a fake target started with --wait-for-rpc: startup, then runtime state."""
+
+    STARTUP_ONLY = {'iscsi_set_options', 'bdev_set_options', 'framework_start_init'}
+    RUNTIME_ONLY = {'iscsi_create_portal_group', 'bdev_malloc_create', 'framework_wait_init'}
+    ALIASES = {'construct_malloc_bdev': 'bdev_malloc_create'}
+
+    def __init__(self, runtime=False):
+        self.runtime = runtime
+        self.server = FakeServer()
+        names = self.STARTUP_ONLY | self.RUNTIME_ONLY | {'rpc_get_methods', 'bdev_fail'}
+        for name in names:
+            self.server.methods[name] = self._make_handler(name)
+        for alias, name in self.ALIASES.items():
+            self.server.methods[alias] = self._make_handler(name)
+
+    def allowed(self, name):
+        if name in self.STARTUP_ONLY:
+            return not self.runtime
+        if name in self.RUNTIME_ONLY:
+            return self.runtime
+        return True
+
+    def _make_handler(self, name):
+        def handler(params):
+            if not self.allowed(name):
+                raise RpcError(-1, "Method may not be called in the current state: " + name)
+            if name == 'rpc_get_methods':
+                params = params or {}
+                names = [n for n in self.server.methods if n not in self.ALIASES]
+                if params.get('include_aliases'):
+                    names += list(self.ALIASES)
+                if params.get('current'):
+                    names = [n for n in names if self.allowed(self.ALIASES.get(n, n))]
+                return sorted(names)
+            if name == 'framework_start_init':
+                self.runtime = True
+            if name == 'bdev_fail':
+                raise RpcError(-32602, "bdev_fail: no such bdev 'nope'")
+            return True
+        return handler
+
+
+class RpcPyTestCase(unittest.TestCase):
+    def setUp(self):
+        self.server = FakeServer()
+
+    def tearDown(self):
+        self.server.stop()
+
+    def rpc(self, *args, server=None, stdin=None, timeout=20):
+        server = server or self.server
+        argv = [sys.executable, RPC_PY, '-s', server.addr]
+        if server.port is not None:
+            argv += ['-p', str(server.port)]
+        return subprocess.run(argv + list(args), input=stdin,
+                              stdin=None if stdin is not None else subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=timeout)
+
+    def assert_ok(self, proc):
+        self.assertEqual(proc.returncode, 0, "stdout: {}\nstderr: {}".format(proc.stdout,
+                                                                             proc.stderr))
+
+
+class SubCommandTests(RpcPyTestCase):
+    def test_log_set_flag_sends_flag_and_prints_nothing(self):
+        self.server.methods['log_set_flag'] = True
+        proc = self.rpc('log_set_flag', 'iscsi')
+        self.assert_ok(proc)
+        self.assertEqual(self.server.requests, [{'jsonrpc': '2.0', 'method': 'log_set_flag',
+                                                 'id': 1, 'params': {'flag': 'iscsi'}}])
+        self.assertEqual(proc.stdout, '')
+        self.assertEqual(proc.stderr, '')
+
+    def test_old_names_send_the_new_method_and_warn_on_stderr(self):
+        self.server.methods['log_set_flag'] = True
+        self.server.methods['log_get_flags'] = {'iscsi': True, 'scsi': False}
+        for old in ('set_trace_flag', 'set_log_flag'):
+            proc = self.rpc(old, 'scsi')
+            self.assert_ok(proc)
+            self.assertIn('{} is deprecated, use log_set_flag instead'.format(old), proc.stderr)
+        proc = self.rpc('get_trace_flags')
+        self.assert_ok(proc)
+        self.assertEqual(json.loads(proc.stdout), {'iscsi': True, 'scsi': False})
+        self.assertEqual(self.server.methods_called(),
+                         ['log_set_flag', 'log_set_flag', 'log_get_flags'])
+
+    def test_each_old_name_maps_to_its_new_method(self):
+        pairs = [
+            (['get_rpc_methods'], 'rpc_get_methods', None, []),
+            (['get_spdk_version'], 'spdk_get_version', None, {'version': 'v'}),
+            (['start_subsystem_init'], 'framework_start_init', None, True),
+            (['wait_subsystem_init'], 'framework_wait_init', None, True),
+            (['get_subsystems'], 'framework_get_subsystems', None, []),
+            (['get_subsystem_config', 'iscsi'], 'framework_get_config', {'name': 'iscsi'}, []),
+            (['kill_instance', 'SIGINT'], 'spdk_kill_instance', {'sig_name': 'SIGINT'}, True),
+            (['clear_trace_flag', 'x'], 'log_clear_flag', {'flag': 'x'}, True),
+            (['clear_log_flag', 'x'], 'log_clear_flag', {'flag': 'x'}, True),
+            (['get_log_flags'], 'log_get_flags', None, {}),
+            (['set_log_level', 'DEBUG'], 'log_set_level', {'level': 'DEBUG'}, True),
+            (['get_log_level'], 'log_get_level', None, 'INFO'),
+            (['set_log_print_level', 'ERROR'], 'log_set_print_level', {'level': 'ERROR'}, True),
+            (['get_log_print_level'], 'log_get_print_level', None, 'INFO'),
+        ]
+        for argv, method, params, result in pairs:
+            with self.subTest(old=argv[0]):
+                self.server.requests.clear()
+                self.server.methods[method] = result
+                self.assert_ok(self.rpc(*argv))
+                self.assertEqual(self.server.methods_called(), [method])
+                self.assertEqual(self.server.requests[0].get('params'), params)
+
+    def test_rpc_get_methods_flags_become_params(self):
+        self.server.methods['rpc_get_methods'] = ['a', 'b']
+        proc = self.rpc('rpc_get_methods', '--current', '--include-aliases')
+        self.assert_ok(proc)
+        self.assertEqual(self.server.requests[0]['params'],
+                         {'current': True, 'include_aliases': True})
+        self.assertEqual(proc.stdout, json.dumps(['a', 'b'], indent=2) + '\n')
+
+        self.server.requests.clear()
+        self.assert_ok(self.rpc('rpc_get_methods'))
+        self.assertNotIn('params', self.server.requests[0])
+
+    def test_spdk_get_version_prints_the_object_indented(self):
+        version = {'version': 'keel v0.1.0',
+                   'fields': {'major': 0, 'minor': 1, 'patch': 0, 'suffix': ''}}
+        self.server.methods['spdk_get_version'] = version
+        proc = self.rpc('spdk_get_version')
+        self.assert_ok(proc)
+        self.assertEqual(proc.stdout, json.dumps(version, indent=2) + '\n')
+        self.assertNotIn('params', self.server.requests[0])
+
+    def test_level_getters_print_a_json_string_as_spdk_does(self):
+        self.server.methods['log_get_level'] = 'NOTICE'
+        self.server.methods['log_get_print_level'] = 'ERROR'
+        self.assertEqual(self.rpc('log_get_level').stdout, '"NOTICE"\n')
+        self.assertEqual(self.rpc('log_get_print_level').stdout, '"ERROR"\n')
+
+    def test_level_setters_send_the_level(self):
+        self.server.methods['log_set_level'] = True
+        self.server.methods['log_set_print_level'] = True
+        self.assert_ok(self.rpc('log_set_level', 'DEBUG'))
+        self.assert_ok(self.rpc('log_set_print_level', 'WARNING'))
+        self.assertEqual([r['params'] for r in self.server.requests],
+                         [{'level': 'DEBUG'}, {'level': 'WARNING'}])
+
+    def test_framework_queries_print_results(self):
+        reactors = {'tick_rate': 2400000000, 'reactors': [
+            {'lcore': 0, 'busy': 10, 'idle': 90, 'in_interrupt': False,
+             'lw_threads': [{'name': 'app_thread', 'id': 1, 'cpumask': '0x1', 'elapsed': 5}]}]}
+        stats = {'tick_rate': 2400000000, 'threads': [
+            {'name': 'app_thread', 'id': 1, 'cpumask': '0x1', 'busy': 1, 'idle': 2,
+             'active_pollers_count': 1, 'timed_pollers_count': 2, 'paused_pollers_count': 0}]}
+        subsystems = [{'subsystem': 'accel', 'depends_on': []},
+                      {'subsystem': 'bdev', 'depends_on': ['accel']}]
+        config = [{'method': 'bdev_set_options', 'params': {'bdev_io_pool_size': 65535}}]
+        self.server.methods.update({'framework_get_reactors': reactors,
+                                    'thread_get_stats': stats,
+                                    'framework_get_subsystems': subsystems,
+                                    'framework_get_config': config})
+        for argv, expected in ((['framework_get_reactors'], reactors),
+                               (['thread_get_stats'], stats),
+                               (['framework_get_subsystems'], subsystems),
+                               (['framework_get_config', 'bdev'], config)):
+            with self.subTest(command=argv[0]):
+                proc = self.rpc(*argv)
+                self.assert_ok(proc)
+                self.assertEqual(proc.stdout, json.dumps(expected, indent=2) + '\n')
+        self.assertEqual(self.server.requests[-1]['params'], {'name': 'bdev'})
+
+    def test_framework_start_and_wait_init_print_nothing(self):
+        self.server.methods['framework_start_init'] = True
+        self.server.methods['framework_wait_init'] = True
+        for name in ('framework_start_init', 'framework_wait_init'):
+            proc = self.rpc(name)
+            self.assert_ok(proc)
+            self.assertEqual(proc.stdout, '')
+        self.assertEqual(self.server.methods_called(),
+                         ['framework_start_init', 'framework_wait_init'])
+
+    def test_spdk_kill_instance_sends_sig_name(self):
+        self.server.methods['spdk_kill_instance'] = True
+        proc = self.rpc('spdk_kill_instance', 'SIGTERM')
+        self.assert_ok(proc)
+        self.assertEqual(self.server.requests[0]['params'], {'sig_name': 'SIGTERM'})
+
+    def test_spdk_kill_instance_succeeds_when_the_server_exits_without_answering(self):
+        def die(params):
+            raise CloseConnection()
+        self.server.methods['spdk_kill_instance'] = die
+        self.assert_ok(self.rpc('spdk_kill_instance', 'SIGKILL'))
+
+    def test_other_method_fails_when_the_connection_closes_without_answer(self):
+        def die(params):
+            raise CloseConnection()
+        self.server.methods['log_get_flags'] = die
+        proc = self.rpc('log_get_flags')
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn('Connection closed', proc.stderr)
+
+
+class ErrorTests(RpcPyTestCase):
+    def test_error_response_prints_server_message_and_exits_1(self):
+        def fail(params):
+            raise RpcError(-32602, "Invalid parameters: unknown log flag 'nope'")
+        self.server.methods['log_set_flag'] = fail
+        proc = self.rpc('log_set_flag', 'nope')
+        self.assertEqual(proc.returncode, 1)
+        self.assertEqual(proc.stdout, '')
+        self.assertIn("Invalid parameters: unknown log flag 'nope'", proc.stderr)
+        self.assertIn('-32602', proc.stderr)
+        self.assertIn('Got JSON-RPC error response', proc.stderr)
+
+    def test_unknown_method_error_is_reported(self):
+        proc = self.rpc('call', 'no_such_method')
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn('Method not found', proc.stderr)
+        self.assertIn('-32601', proc.stderr)
+
+    def test_missing_socket_gives_a_clear_message(self):
+        missing = os.path.join(self.server.tmpdir, 'absent.sock')
+        proc = subprocess.run([sys.executable, RPC_PY, '-s', missing, 'spdk_get_version'],
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=20)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn('Error while connecting to ' + missing, proc.stderr)
+        self.assertIn('No such file or directory', proc.stderr)
+        self.assertNotIn('Traceback', proc.stderr)
+
+    def test_timeout_is_reported_after_t_seconds(self):
+        def never(params):
+            raise NoAnswer()
+        self.server.methods['framework_wait_init'] = never
+        start = time.monotonic()
+        proc = self.rpc('-t', '0.5', 'framework_wait_init')
+        self.assertLess(time.monotonic() - start, 10)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn('Timeout', proc.stderr)
+        self.assertIn('framework_wait_init', proc.stderr)
+
+    def test_bad_usage_exits_2_without_connecting(self):
+        proc = self.rpc('log_set_flag')
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn('FLAG', proc.stderr)
+        proc = self.rpc('no_such_subcommand')
+        self.assertEqual(proc.returncode, 2)
+        self.assertEqual(self.server.requests, [])
+
+
+class TransportTests(RpcPyTestCase):
+    def test_response_in_many_small_chunks_is_read_whole(self):
+        names = ['bdev' + str(i) + '-\u00e9\u20ac}{"]}[\\' for i in range(400)]
+        self.server.methods['rpc_get_methods'] = names
+        self.server.chunk_bytes = 7
+        proc = self.rpc('rpc_get_methods')
+        self.assert_ok(proc)
+        self.assertEqual(json.loads(proc.stdout), names)
+
+    def test_large_response_in_chunks_is_read_whole(self):
+        big = [{'method': 'bdev_malloc_create',
+                'params': {'name': 'Malloc{}'.format(i), 'num_blocks': 131072,
+                           'block_size': 512, 'note': 'x\\"y' * 20}} for i in range(3000)]
+        self.server.methods['framework_get_config'] = big
+        self.server.chunk_bytes = 65536 - 1
+        proc = self.rpc('framework_get_config', 'bdev')
+        self.assert_ok(proc)
+        self.assertEqual(json.loads(proc.stdout), big)
+
+    def test_response_with_another_id_is_skipped(self):
+        self.server.methods['log_get_level'] = 'NOTICE'
+        self.server.stray_first = True
+        proc = self.rpc('log_get_level')
+        self.assert_ok(proc)
+        self.assertEqual(proc.stdout, '"NOTICE"\n')
+
+    def test_tcp_address_uses_the_port(self):
+        tcp = FakeServer({'spdk_get_version': {'version': 'keel v0.1.0'}}, tcp=True)
+        try:
+            proc = self.rpc('spdk_get_version', server=tcp)
+            self.assert_ok(proc)
+            self.assertEqual(json.loads(proc.stdout), {'version': 'keel v0.1.0'})
+            self.assertEqual(tcp.methods_called(), ['spdk_get_version'])
+        finally:
+            tcp.stop()
+
+    def test_verbose_prints_request_and_response_on_stderr(self):
+        self.server.methods['log_get_flags'] = {'iscsi': False}
+        for flag in (['-v'], ['--verbose'], ['--verbose', 'INFO']):
+            with self.subTest(flag=flag):
+                proc = self.rpc(*(flag + ['log_get_flags']))
+                self.assert_ok(proc)
+                self.assertIn('request:', proc.stderr)
+                self.assertIn('"method": "log_get_flags"', proc.stderr)
+                self.assertIn('response:', proc.stderr)
+                self.assertEqual(json.loads(proc.stdout), {'iscsi': False})
+
+    def test_dry_run_prints_the_request_and_sends_nothing(self):
+        proc = self.rpc('--dry-run', 'log_set_flag', 'iscsi')
+        self.assert_ok(proc)
+        self.assertIn('"method": "log_set_flag"', proc.stdout)
+        self.assertIn('"flag": "iscsi"', proc.stdout)
+        self.assertEqual(self.server.requests, [])
+
+
+class CallTests(RpcPyTestCase):
+    def test_call_sends_object_params_and_prints_object(self):
+        self.server.methods['bdev_get_bdevs'] = [{'name': 'Malloc0', 'block_size': 512}]
+        proc = self.rpc('call', 'bdev_get_bdevs', '{"name": "Malloc0"}')
+        self.assert_ok(proc)
+        self.assertEqual(self.server.requests[0]['method'], 'bdev_get_bdevs')
+        self.assertEqual(self.server.requests[0]['params'], {'name': 'Malloc0'})
+        self.assertEqual(proc.stdout,
+                         json.dumps([{'name': 'Malloc0', 'block_size': 512}], indent=2) + '\n')
+
+    def test_call_sends_array_params(self):
+        self.server.methods['echo'] = lambda params: params
+        proc = self.rpc('call', 'echo', '[1, "two"]')
+        self.assert_ok(proc)
+        self.assertEqual(self.server.requests[0]['params'], [1, 'two'])
+        self.assertEqual(json.loads(proc.stdout), [1, 'two'])
+
+    def test_call_without_params_prints_plain_scalars(self):
+        for result, printed in ((True, 'true\n'), ('NOTICE', 'NOTICE\n'), (42, '42\n')):
+            with self.subTest(result=result):
+                self.server.requests.clear()
+                self.server.methods['m'] = result
+                proc = self.rpc('call', 'm')
+                self.assert_ok(proc)
+                self.assertEqual(proc.stdout, printed)
+                self.assertNotIn('params', self.server.requests[0])
+
+    def test_call_rejects_params_that_are_not_an_object_or_array(self):
+        for text in ('{"a":', '"str"', '3'):
+            with self.subTest(params=text):
+                proc = self.rpc('call', 'm', text)
+                self.assertEqual(proc.returncode, 2)
+        self.assertEqual(self.server.requests, [])
+
+
+class ConfigTests(RpcPyTestCase):
+    SUBSYSTEMS = [{'subsystem': 'accel', 'depends_on': []},
+                  {'subsystem': 'bdev', 'depends_on': ['accel']},
+                  {'subsystem': 'iscsi', 'depends_on': ['bdev']}]
+    CONFIGS = {
+        'accel': [],
+        'bdev': [{'method': 'bdev_malloc_create',
+                  'params': {'name': 'Malloc0', 'num_blocks': 16384, 'block_size': 512}}],
+        'iscsi': [{'method': 'iscsi_set_options', 'params': {'node_base': 'iqn.2016-06.io.spdk'}}],
+    }
+
+    def serve_config(self):
+        def get_config(params):
+            if params['name'] not in self.CONFIGS:
+                raise RpcError(-32602, 'unknown subsystem ' + params['name'])
+            return self.CONFIGS[params['name']]
+        self.server.methods['framework_get_subsystems'] = self.SUBSYSTEMS
+        self.server.methods['framework_get_config'] = get_config
+
+    def expected_document(self):
+        return {'subsystems': [{'subsystem': s['subsystem'], 'config': self.CONFIGS[s['subsystem']]}
+                               for s in self.SUBSYSTEMS]}
+
+    def test_save_config_asks_each_subsystem_in_order(self):
+        self.serve_config()
+        proc = self.rpc('save_config')
+        self.assert_ok(proc)
+        self.assertEqual(proc.stdout, json.dumps(self.expected_document(), indent=2) + '\n')
+        self.assertEqual(self.server.methods_called(),
+                         ['framework_get_subsystems'] + ['framework_get_config'] * 3)
+        self.assertEqual([r.get('params') for r in self.server.requests[1:]],
+                         [{'name': 'accel'}, {'name': 'bdev'}, {'name': 'iscsi'}])
+
+    def test_save_config_negative_indent_prints_one_line(self):
+        self.serve_config()
+        proc = self.rpc('save_config', '-i', '-1')
+        self.assert_ok(proc)
+        self.assertEqual(proc.stdout.count('\n'), 1)
+        self.assertEqual(json.loads(proc.stdout), self.expected_document())
+
+    def test_save_config_stops_on_error(self):
+        self.serve_config()
+        self.server.methods['framework_get_subsystems'] = [{'subsystem': 'nope'}]
+        proc = self.rpc('save_config')
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn('unknown subsystem nope', proc.stderr)
+
+    def test_save_subsystem_config_prints_one_subsystem(self):
+        self.serve_config()
+        proc = self.rpc('save_subsystem_config', '-n', 'bdev')
+        self.assert_ok(proc)
+        self.assertEqual(json.loads(proc.stdout),
+                         {'subsystem': 'bdev', 'config': self.CONFIGS['bdev']})
+
+    def write_config(self, document):
+        path = os.path.join(self.server.tmpdir, 'config.json')
+        with open(path, 'w', encoding='utf-8') as fd:
+            json.dump(document, fd)
+        return path
+
+    LOAD_DOCUMENT = {'subsystems': [
+        {'subsystem': 'accel', 'config': None},
+        {'subsystem': 'bdev', 'config': [
+            {'method': 'bdev_set_options', 'params': {'bdev_io_pool_size': 1024}},
+            {'method': 'bdev_malloc_create', 'params': {'name': 'Malloc0', 'num_blocks': 8}},
+            {'method': 'bdev_malloc_create', 'params': {'name': 'Malloc1', 'num_blocks': 8}}]},
+        {'subsystem': 'iscsi', 'config': [
+            {'method': 'iscsi_set_options', 'params': {'nop_timeout': 30}},
+            {'method': 'iscsi_create_portal_group', 'params': {'tag': 1}}]},
+    ]}
+
+    def test_load_config_calls_startup_methods_then_start_init_then_the_rest(self):
+        keel = StatefulKeel()
+        try:
+            path = self.write_config(self.LOAD_DOCUMENT)
+            proc = self.rpc('load_config', '-j', path, server=keel.server)
+            self.assert_ok(proc)
+            calls = [(r['method'], r.get('params')) for r in keel.server.requests
+                     if r['method'] != 'rpc_get_methods']
+            self.assertEqual(calls, [
+                ('bdev_set_options', {'bdev_io_pool_size': 1024}),
+                ('iscsi_set_options', {'nop_timeout': 30}),
+                ('framework_start_init', None),
+                ('bdev_malloc_create', {'name': 'Malloc0', 'num_blocks': 8}),
+                ('bdev_malloc_create', {'name': 'Malloc1', 'num_blocks': 8}),
+                ('iscsi_create_portal_group', {'tag': 1}),
+            ])
+            self.assertTrue(keel.runtime)
+        finally:
+            keel.server.stop()
+
+    def test_load_config_reads_stdin(self):
+        keel = StatefulKeel()
+        try:
+            proc = self.rpc('load_config', server=keel.server,
+                            stdin=json.dumps(self.LOAD_DOCUMENT))
+            self.assert_ok(proc)
+            self.assertIn('iscsi_create_portal_group', keel.server.methods_called())
+        finally:
+            keel.server.stop()
+
+    def test_load_config_with_empty_config_still_starts_the_framework(self):
+        keel = StatefulKeel()
+        try:
+            proc = self.rpc('load_config', server=keel.server, stdin='{"subsystems": []}')
+            self.assert_ok(proc)
+            self.assertIn('framework_start_init', keel.server.methods_called())
+            self.assertTrue(keel.runtime)
+        finally:
+            keel.server.stop()
+
+    def test_load_config_rejects_unknown_method_before_calling_anything(self):
+        keel = StatefulKeel()
+        try:
+            document = {'subsystems': [{'subsystem': 'bdev', 'config': [
+                {'method': 'bdev_set_options', 'params': {}},
+                {'method': 'bdev_frobnicate', 'params': {}}]}]}
+            proc = self.rpc('load_config', server=keel.server, stdin=json.dumps(document))
+            self.assertEqual(proc.returncode, 1)
+            self.assertIn('bdev_frobnicate', proc.stderr)
+            self.assertEqual(set(keel.server.methods_called()), {'rpc_get_methods'})
+        finally:
+            keel.server.stop()
+
+    def test_load_config_old_names_need_include_aliases(self):
+        keel = StatefulKeel(runtime=True)
+        try:
+            document = {'subsystems': [{'subsystem': 'bdev', 'config': [
+                {'method': 'construct_malloc_bdev', 'params': {'name': 'M'}}]}]}
+            proc = self.rpc('load_config', server=keel.server, stdin=json.dumps(document))
+            self.assertEqual(proc.returncode, 1)
+            self.assertIn('--include-aliases', proc.stderr)
+            proc = self.rpc('load_config', '--include-aliases', server=keel.server,
+                            stdin=json.dumps(document))
+            self.assert_ok(proc)
+            self.assertIn('construct_malloc_bdev', keel.server.methods_called())
+        finally:
+            keel.server.stop()
+
+    def test_load_config_stops_at_the_first_failing_call(self):
+        keel = StatefulKeel(runtime=True)
+        try:
+            document = {'subsystems': [{'subsystem': 'bdev', 'config': [
+                {'method': 'bdev_malloc_create', 'params': {'name': 'M0'}},
+                {'method': 'bdev_fail', 'params': {'name': 'nope'}},
+                {'method': 'bdev_malloc_create', 'params': {'name': 'M1'}}]}]}
+            proc = self.rpc('load_config', server=keel.server, stdin=json.dumps(document))
+            self.assertEqual(proc.returncode, 1)
+            self.assertIn("no such bdev 'nope'", proc.stderr)
+            self.assertIn('bdev_fail', proc.stderr)
+            created = [r['params']['name'] for r in keel.server.requests
+                       if r['method'] == 'bdev_malloc_create']
+            self.assertEqual(created, ['M0'])
+        finally:
+            keel.server.stop()
+
+    def test_load_config_at_runtime_skips_startup_only_entries(self):
+        keel = StatefulKeel(runtime=True)
+        try:
+            proc = self.rpc('load_config', server=keel.server,
+                            stdin=json.dumps(self.LOAD_DOCUMENT))
+            self.assert_ok(proc)
+            self.assertIn('skipped', proc.stderr)
+            self.assertIn('iscsi_set_options', proc.stderr)
+            called = keel.server.methods_called()
+            self.assertNotIn('framework_start_init', called)
+            self.assertEqual(called.count('bdev_malloc_create'), 2)
+        finally:
+            keel.server.stop()
+
+    def test_load_config_rejects_malformed_json(self):
+        proc = self.rpc('load_config', stdin='{"subsystems": [')
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn('not valid JSON', proc.stderr)
+        self.assertEqual(self.server.requests, [])
+
+    def test_load_subsystem_config_calls_entries_allowed_now(self):
+        keel = StatefulKeel(runtime=True)
+        try:
+            document = {'subsystem': 'bdev', 'config': [
+                {'method': 'bdev_set_options', 'params': {}},
+                {'method': 'bdev_malloc_create', 'params': {'name': 'M0'}}]}
+            proc = self.rpc('load_subsystem_config', server=keel.server,
+                            stdin=json.dumps(document))
+            self.assert_ok(proc)
+            called = keel.server.methods_called()
+            self.assertIn('bdev_malloc_create', called)
+            self.assertNotIn('bdev_set_options', called)
+            self.assertIn('bdev_set_options', proc.stderr)
+        finally:
+            keel.server.stop()
+
+
+class HelpAndModesTests(RpcPyTestCase):
+    def test_help_works_for_sub_commands_and_old_names(self):
+        for argv, word in ((['--help'], 'framework_start_init'),
+                           (['load_config', '--help'], '--json-conf'),
+                           (['save_config', '--help'], '--indent'),
+                           (['rpc_get_methods', '--help'], '--include-aliases'),
+                           (['get_rpc_methods', '--help'], '--current'),
+                           (['spdk_kill_instance', '--help'], 'SIGTERM'),
+                           (['set_trace_flag', '--help'], 'FLAG'),
+                           (['call', '--help'], 'JSON')):
+            with self.subTest(argv=argv):
+                proc = self.rpc(*argv)
+                self.assert_ok(proc)
+                self.assertIn(word, proc.stdout)
+        self.assertEqual(self.server.requests, [])
+
+    def test_every_sub_command_has_help(self):
+        proc = self.rpc('--help')
+        names = ['rpc_get_methods', 'spdk_get_version', 'framework_start_init',
+                 'framework_wait_init', 'framework_get_reactors', 'framework_get_subsystems',
+                 'framework_get_config', 'thread_get_stats', 'spdk_kill_instance',
+                 'log_set_flag', 'log_clear_flag', 'log_get_flags', 'log_set_level',
+                 'log_get_level', 'log_set_print_level', 'log_get_print_level', 'save_config',
+                 'load_config', 'save_subsystem_config', 'load_subsystem_config', 'call']
+        for name in names:
+            with self.subTest(name=name):
+                self.assertIn(name, proc.stdout)
+                self.assert_ok(self.rpc(name, '--help'))
+
+    def test_commands_on_stdin_run_over_one_connection(self):
+        self.server.methods['log_set_flag'] = True
+        self.server.methods['log_get_flags'] = {'a': True}
+        script = "# comment\nlog_set_flag a\n\nlog_get_flags\n"
+        proc = self.rpc(stdin=script)
+        self.assert_ok(proc)
+        self.assertEqual(self.server.methods_called(), ['log_set_flag', 'log_get_flags'])
+        self.assertEqual([r['id'] for r in self.server.requests], [1, 2])
+        self.assertEqual(json.loads(proc.stdout), {'a': True})
+
+    def test_server_mode_ends_each_command_with_its_status(self):
+        self.server.methods['log_get_level'] = 'NOTICE'
+        lines = "-s {0} log_get_level\n-s {0} call nope\n".format(self.server.addr)
+        proc = subprocess.run([sys.executable, RPC_PY, '--server'], input=lines,
+                              capture_output=True, text=True, timeout=20)
+        self.assert_ok(proc)
+        self.assertEqual(proc.stdout, '"NOTICE"\n**STATUS=0\n**STATUS=1\n')
+
+
+class PythonApiTests(RpcPyTestCase):
+    def test_module_functions_call_the_server(self):
+        self.server.methods['log_set_flag'] = True
+        self.server.methods['log_get_flags'] = {'iscsi': True}
+        with JSONRPCClient(self.server.addr, timeout=5) as client:
+            self.assertTrue(rpc.log.log_set_flag(client, flag='iscsi'))
+            self.assertEqual(rpc.log.log_get_flags(client), {'iscsi': True})
+        self.assertEqual([r['id'] for r in self.server.requests], [1, 2])
+
+    def test_error_response_raises_with_code_and_message(self):
+        def fail(params):
+            raise RpcError(-1, 'Method may not be called in the current state')
+        self.server.methods['framework_start_init'] = fail
+        with JSONRPCClient(self.server.addr, timeout=5) as client:
+            with self.assertRaises(JSONRPCException) as caught:
+                rpc.framework_start_init(client)
+        self.assertEqual(caught.exception.code, -1)
+        self.assertIn('current state', caught.exception.message)
+
+    def test_old_python_names_still_work(self):
+        self.server.methods['rpc_get_methods'] = ['x']
+        self.server.methods['framework_get_subsystems'] = []
+        stderr = io.StringIO()
+        with JSONRPCClient(self.server.addr, timeout=5) as client:
+            saved, sys.stderr = sys.stderr, stderr
+            try:
+                self.assertEqual(rpc.get_rpc_methods(client), ['x'])
+                self.assertEqual(rpc.subsystem.get_subsystems(client), [])
+            finally:
+                sys.stderr = saved
+        self.assertIn('get_rpc_methods is deprecated', stderr.getvalue())
+
+    def test_save_config_writes_to_a_file_object(self):
+        self.server.methods['framework_get_subsystems'] = [{'subsystem': 'bdev'}]
+        self.server.methods['framework_get_config'] = []
+        out = io.StringIO()
+        with JSONRPCClient(self.server.addr, timeout=5) as client:
+            rpc.save_config(client, out, indent=2)
+        self.assertEqual(json.loads(out.getvalue()),
+                         {'subsystems': [{'subsystem': 'bdev', 'config': []}]})
+
+
+if __name__ == '__main__':
+    unittest.main()
