@@ -9,7 +9,8 @@ import sys
 
 from .app import rpc_get_methods
 from .client import JSONRPCException
-from .framework import framework_get_config, framework_get_subsystems, framework_start_init
+from .framework import (framework_get_config, framework_get_subsystems, framework_start_init,
+                        framework_wait_init)
 from .helpers import add_command
 
 
@@ -74,8 +75,9 @@ def _replay(client, subsystems, include_aliases):
     """Call every entry in the state that allows it, starting the framework when allowed.
 
     Each round asks which methods are allowed now, calls those entries (subsystems in file
-    order, entries in file order), then calls framework_start_init if it is allowed, and
-    repeats until nothing is left or a round makes no progress. Returns the entries left.
+    order, entries in file order), then calls framework_start_init (and framework_wait_init)
+    if it is allowed, and repeats until nothing is left or a round makes no progress.
+    Returns the entries left.
     """
     while True:
         allowed = set(rpc_get_methods(client, current=True, include_aliases=include_aliases))
@@ -89,6 +91,8 @@ def _replay(client, subsystems, include_aliases):
         subsystems = [(name, entries) for name, entries in subsystems if entries]
         if 'framework_start_init' in allowed:
             framework_start_init(client)
+            # The server may answer before the subsystems are up; wait for the runtime state.
+            framework_wait_init(client)
             progress = True
         if not subsystems or not progress:
             return subsystems

@@ -31,6 +31,8 @@ def framework_get_config(client, name):
 def add_parsers(subparsers):
     def cmd_framework_start_init(args):
         framework_start_init(args.client)
+        # Return once the runtime methods can be called, as the next command will expect.
+        framework_wait_init(args.client)
 
     add_command(subparsers, 'framework_start_init', cmd_framework_start_init,
                 'Initialise the subsystems (the server was started with --wait-for-rpc)',

@@ -158,16 +158,22 @@ class FakeServer:
 
 
 class StatefulKeel:
-    """Methods of a fake target started with --wait-for-rpc: startup, then runtime state."""
+    """Methods of a fake target started with --wait-for-rpc: startup, then runtime state.
+
+    As in keel, framework_start_init answers at once and the runtime state begins only when
+    initialisation completes, which here is when framework_wait_init is called.
+    """
 
     STARTUP_ONLY = {'iscsi_set_options', 'bdev_set_options', 'framework_start_init'}
-    RUNTIME_ONLY = {'iscsi_create_portal_group', 'bdev_malloc_create', 'framework_wait_init'}
+    RUNTIME_ONLY = {'iscsi_create_portal_group', 'bdev_malloc_create'}
     ALIASES = {'construct_malloc_bdev': 'bdev_malloc_create'}
 
     def __init__(self, runtime=False):
         self.runtime = runtime
+        self.init_started = runtime
         self.server = FakeServer()
-        names = self.STARTUP_ONLY | self.RUNTIME_ONLY | {'rpc_get_methods', 'bdev_fail'}
+        names = self.STARTUP_ONLY | self.RUNTIME_ONLY | {'rpc_get_methods', 'bdev_fail',
+                                                         'framework_wait_init'}
         for name in names:
             self.server.methods[name] = self._make_handler(name)
         for alias, name in self.ALIASES.items():
@@ -193,6 +199,12 @@ class StatefulKeel:
                     names = [n for n in names if self.allowed(self.ALIASES.get(n, n))]
                 return sorted(names)
             if name == 'framework_start_init':
+                if self.init_started:
+                    raise RpcError(-1, 'framework initialisation has already started')
+                self.init_started = True
+            if name == 'framework_wait_init':
+                if not self.init_started:
+                    raise NoAnswer()
                 self.runtime = True
             if name == 'bdev_fail':
                 raise RpcError(-32602, "bdev_fail: no such bdev 'nope'")
@@ -248,7 +260,6 @@ class SubCommandTests(RpcPyTestCase):
         pairs = [
             (['get_rpc_methods'], 'rpc_get_methods', None, []),
             (['get_spdk_version'], 'spdk_get_version', None, {'version': 'v'}),
-            (['start_subsystem_init'], 'framework_start_init', None, True),
             (['wait_subsystem_init'], 'framework_wait_init', None, True),
             (['get_subsystems'], 'framework_get_subsystems', None, []),
             (['get_subsystem_config', 'iscsi'], 'framework_get_config', {'name': 'iscsi'}, []),
@@ -328,15 +339,24 @@ class SubCommandTests(RpcPyTestCase):
                 self.assertEqual(proc.stdout, json.dumps(expected, indent=2) + '\n')
         self.assertEqual(self.server.requests[-1]['params'], {'name': 'bdev'})
 
-    def test_framework_start_and_wait_init_print_nothing(self):
+    def test_framework_start_init_waits_for_init_and_prints_nothing(self):
         self.server.methods['framework_start_init'] = True
         self.server.methods['framework_wait_init'] = True
-        for name in ('framework_start_init', 'framework_wait_init'):
-            proc = self.rpc(name)
-            self.assert_ok(proc)
-            self.assertEqual(proc.stdout, '')
-        self.assertEqual(self.server.methods_called(),
-                         ['framework_start_init', 'framework_wait_init'])
+        for name in ('framework_start_init', 'start_subsystem_init'):
+            with self.subTest(name=name):
+                self.server.requests.clear()
+                proc = self.rpc(name)
+                self.assert_ok(proc)
+                self.assertEqual(proc.stdout, '')
+                self.assertEqual(self.server.methods_called(),
+                                 ['framework_start_init', 'framework_wait_init'])
+
+    def test_framework_wait_init_prints_nothing(self):
+        self.server.methods['framework_wait_init'] = True
+        proc = self.rpc('framework_wait_init')
+        self.assert_ok(proc)
+        self.assertEqual(proc.stdout, '')
+        self.assertEqual(self.server.methods_called(), ['framework_wait_init'])
 
     def test_spdk_kill_instance_sends_sig_name(self):
         self.server.methods['spdk_kill_instance'] = True
@@ -580,6 +600,7 @@ class ConfigTests(RpcPyTestCase):
                 ('bdev_set_options', {'bdev_io_pool_size': 1024}),
                 ('iscsi_set_options', {'nop_timeout': 30}),
                 ('framework_start_init', None),
+                ('framework_wait_init', None),
                 ('bdev_malloc_create', {'name': 'Malloc0', 'num_blocks': 8}),
                 ('bdev_malloc_create', {'name': 'Malloc1', 'num_blocks': 8}),
                 ('iscsi_create_portal_group', {'tag': 1}),
