@@ -33,8 +33,8 @@ struct keel_jsonrpc_request;
  * eventually call exactly one keel_jsonrpc_send_* on req (for a notification the response is
  * dropped but the call still frees req).
  */
-typedef void (*keel_jsonrpc_handle_request_fn)(struct keel_jsonrpc_request *req,
-					       const char *method, struct json_object *params);
+typedef void (*keel_jsonrpc_handle_request_fn)(struct keel_jsonrpc_request *req, const char *method,
+					       struct json_object *params);
 
 /**
  * Listen on a Unix socket. The socket is created mode 0600. A stale socket file (nobody
@@ -42,8 +42,9 @@ typedef void (*keel_jsonrpc_handle_request_fn)(struct keel_jsonrpc_request *req,
  *
  * \return the server, or NULL with *rc set: -EADDRINUSE, -ENAMETOOLONG, -errno.
  */
-struct keel_jsonrpc_server *keel_jsonrpc_server_listen(const char *path,
-		keel_jsonrpc_handle_request_fn handle_request, int *rc);
+struct keel_jsonrpc_server *
+keel_jsonrpc_server_listen(const char *path, keel_jsonrpc_handle_request_fn handle_request,
+			   int *rc);
 /** Accept, read, dispatch and write. Returns >0 if it did anything, 0 if idle. */
 int keel_jsonrpc_server_poll(struct keel_jsonrpc_server *server);
 /** An fd that is readable when poll has something to do (for interrupt mode). */
@@ -63,7 +64,7 @@ void keel_jsonrpc_server_shutdown(struct keel_jsonrpc_server *server);
 void keel_jsonrpc_send_result(struct keel_jsonrpc_request *req, struct json_object *result);
 void keel_jsonrpc_send_bool_response(struct keel_jsonrpc_request *req, bool value);
 void keel_jsonrpc_send_error(struct keel_jsonrpc_request *req, int code, const char *fmt, ...)
-__attribute__((format(printf, 3, 4)));
+	__attribute__((format(printf, 3, 4)));
 
 /** True for a notification (no "id"): no response will be written. */
 bool keel_jsonrpc_request_is_notification(const struct keel_jsonrpc_request *req);
@@ -74,7 +75,7 @@ bool keel_jsonrpc_request_is_notification(const struct keel_jsonrpc_request *req
  */
 typedef void (*keel_jsonrpc_local_cb)(struct json_object *response, void *cb_arg);
 struct keel_jsonrpc_request *keel_jsonrpc_request_create_local(keel_jsonrpc_local_cb cb,
-		void *cb_arg);
+							       void *cb_arg);
 
 #ifdef __cplusplus
 }

@@ -44,7 +44,10 @@ struct keel_rpc_field {
 };
 
 #define KEEL_RPC_FIELD(st, member, t, req, h)                                                      \
-	{ .name = #member, .type = (t), .offset = offsetof(st, member), .required = (req), .help = (h) }
+	{                                                                                          \
+		.name = #member, .type = (t), .offset = offsetof(st, member), .required = (req),   \
+		.help = (h)                                                                        \
+	}
 /** Strings are decoded as malloc'd copies; free them with keel_rpc_free_decoded(). */
 #define KEEL_RPC_STR(st, m, req, h) KEEL_RPC_FIELD(st, m, KEEL_RPC_TYPE_STRING, req, h)
 #define KEEL_RPC_BOOL(st, m, req, h) KEEL_RPC_FIELD(st, m, KEEL_RPC_TYPE_BOOL, req, h)
@@ -56,7 +59,10 @@ struct keel_rpc_field {
 #define KEEL_RPC_OBJ(st, m, req, h) KEEL_RPC_FIELD(st, m, KEEL_RPC_TYPE_OBJECT, req, h)
 #define KEEL_RPC_ARRAY(st, m, req, h) KEEL_RPC_FIELD(st, m, KEEL_RPC_TYPE_ARRAY, req, h)
 #define KEEL_RPC_ANY(st, m, req, h) KEEL_RPC_FIELD(st, m, KEEL_RPC_TYPE_ANY, req, h)
-#define KEEL_RPC_END { .name = NULL }
+#define KEEL_RPC_END                                                                               \
+	{                                                                                          \
+		.name = NULL                                                                       \
+	}
 
 /**
  * A method handler. params is NULL when the request has none. Must end in exactly one
@@ -83,18 +89,22 @@ void keel_rpc_register_method(struct keel_rpc_method *method);
  *   KEEL_RPC_REGISTER("bdev_null_create", rpc_bdev_null_create, fields, KEEL_RPC_RUNTIME);
  */
 #define KEEL_RPC_REGISTER(method_name, func, flds, state)                                          \
-	static struct keel_rpc_method keel_rpc_method_##func = {                                   \
-		.name = (method_name), .fn = (func), .fields = (flds), .state_mask = (state)};     \
-	__attribute__((constructor)) static void keel_rpc_register_##func(void)                   \
+	static struct keel_rpc_method keel_rpc_method_##func = {.name = (method_name),             \
+								.fn = (func),                      \
+								.fields = (flds),                  \
+								.state_mask = (state)};            \
+	__attribute__((constructor)) static void keel_rpc_register_##func(void)                    \
 	{                                                                                          \
 		keel_rpc_register_method(&keel_rpc_method_##func);                                 \
 	}
 
-/** Register an old name for a method: KEEL_RPC_REGISTER_ALIAS_DEPRECATED(rpc_bdev_null_create, "construct_null_bdev"). */
+/** Register an old name for a method: KEEL_RPC_REGISTER_ALIAS_DEPRECATED(rpc_bdev_null_create,
+ * "construct_null_bdev"). */
 #define KEEL_RPC_REGISTER_ALIAS_DEPRECATED(func, old_name)                                         \
-	static struct keel_rpc_method keel_rpc_alias_##func = {                                    \
-		.name = (old_name), .alias_of = NULL, .is_deprecated = true};                      \
-	__attribute__((constructor)) static void keel_rpc_register_alias_##func(void)        \
+	static struct keel_rpc_method keel_rpc_alias_##func = {.name = (old_name),                 \
+							       .alias_of = NULL,                   \
+							       .is_deprecated = true};             \
+	__attribute__((constructor)) static void keel_rpc_register_alias_##func(void)              \
 	{                                                                                          \
 		keel_rpc_alias_##func.alias_of = keel_rpc_method_##func.name;                      \
 		keel_rpc_register_method(&keel_rpc_alias_##func);                                  \
@@ -106,9 +116,10 @@ void keel_rpc_register_method(struct keel_rpc_method *method);
  *   KEEL_RPC_REGISTER_ALIAS_DEPRECATED_EXTRA(rpc_log_set_flag, "set_trace_flag", v18);
  */
 #define KEEL_RPC_REGISTER_ALIAS_DEPRECATED_EXTRA(func, old_name, tag)                              \
-	static struct keel_rpc_method keel_rpc_alias_##func##_##tag = {                            \
-		.name = (old_name), .alias_of = NULL, .is_deprecated = true};                      \
-	__attribute__((constructor)) static void keel_rpc_register_alias_##func##_##tag(void)     \
+	static struct keel_rpc_method keel_rpc_alias_##func##_##tag = {.name = (old_name),         \
+								       .alias_of = NULL,           \
+								       .is_deprecated = true};     \
+	__attribute__((constructor)) static void keel_rpc_register_alias_##func##_##tag(void)      \
 	{                                                                                          \
 		keel_rpc_alias_##func##_##tag.alias_of = keel_rpc_method_##func.name;              \
 		keel_rpc_register_method(&keel_rpc_alias_##func##_##tag);                          \
@@ -169,8 +180,8 @@ void keel_rpc_finish(void);
  * (it must json_object_put() it), possibly before this returns, possibly later from the
  * thread that answers. params is borrowed and must stay valid until cb runs.
  */
-void keel_rpc_call_local(const char *method, struct json_object *params,
-			 keel_jsonrpc_local_cb cb, void *cb_arg);
+void keel_rpc_call_local(const char *method, struct json_object *params, keel_jsonrpc_local_cb cb,
+			 void *cb_arg);
 
 #ifdef __cplusplus
 }

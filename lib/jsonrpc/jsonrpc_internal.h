@@ -41,17 +41,17 @@ STAILQ_HEAD(jsonrpc_outmsg_list, jsonrpc_outmsg);
 
 struct jsonrpc_conn {
 	struct keel_jsonrpc_server *server;
-	int fd;			 /* -1 once closed */
-	uint32_t id;		 /* for log messages */
+	int fd;      /* -1 once closed */
+	uint32_t id; /* for log messages */
 	struct json_tokener *tok;
-	char *pending;		 /* bytes read but not parsed yet (while throttled) */
+	char *pending; /* bytes read but not parsed yet (while throttled) */
 	size_t pending_len;
-	size_t value_bytes;	 /* bytes fed to the tokener for the value being parsed */
-	bool value_started;	 /* a non-blank byte of that value has been seen */
-	bool closing;		 /* read no more; close when everything is answered and sent */
-	uint32_t events;	 /* epoll events currently registered */
-	uint32_t refs;		 /* requests/batches dispatched and not yet drained */
-	size_t send_bytes;	 /* bytes waiting in sendq */
+	size_t value_bytes; /* bytes fed to the tokener for the value being parsed */
+	bool value_started; /* a non-blank byte of that value has been seen */
+	bool closing;       /* read no more; close when everything is answered and sent */
+	uint32_t events;    /* epoll events currently registered */
+	uint32_t refs;      /* requests/batches dispatched and not yet drained */
+	size_t send_bytes;  /* bytes waiting in sendq */
 	struct jsonrpc_outmsg_list sendq;
 	TAILQ_ENTRY(jsonrpc_conn) link;
 };
@@ -67,19 +67,19 @@ struct keel_jsonrpc_server {
 	int event_fd;
 	size_t max_request_bytes;
 	keel_jsonrpc_handle_request_fn handle_request;
-	struct jsonrpc_conn_list conns;	 /* open connections */
+	struct jsonrpc_conn_list conns;  /* open connections */
 	struct jsonrpc_conn_list closed; /* closed, waiting for their last responses */
 	uint32_t num_conns;
 	uint32_t next_conn_id;
 	char *read_buf;
-	bool in_poll;		/* inside keel_jsonrpc_server_poll() */
-	bool shutdown_pending;	/* shut down from a handler: finish when poll returns */
+	bool in_poll;          /* inside keel_jsonrpc_server_poll() */
+	bool shutdown_pending; /* shut down from a handler: finish when poll returns */
 
 	/* Shared with the threads that send responses. */
 	pthread_mutex_t mutex;
 	struct jsonrpc_outmsg_list completed; /* responses waiting for poll */
-	uint64_t outstanding;		      /* units dispatched and not yet completed */
-	bool shut_down;			      /* fds closed; freed by the last completion */
+	uint64_t outstanding;                 /* units dispatched and not yet completed */
+	bool shut_down;                       /* fds closed; freed by the last completion */
 };
 
 /*
@@ -93,7 +93,7 @@ struct keel_jsonrpc_request {
 	struct jsonrpc_batch *batch; /* NULL unless an element of a batch */
 	struct json_object *root;    /* single request: the parsed value */
 	struct jsonrpc_outmsg *msg;  /* single request: its answer's message */
-	struct json_object *id;	     /* owned copy; NULL is JSON null */
+	struct json_object *id;      /* owned copy; NULL is JSON null */
 	bool is_notification;
 	keel_jsonrpc_local_cb local_cb;
 	void *local_cb_arg;
@@ -115,18 +115,18 @@ struct jsonrpc_batch {
 
 /* A request from conn that takes over root (a reference) and copies id; NULL if out of memory. */
 struct keel_jsonrpc_request *jsonrpc_request_create(struct jsonrpc_conn *conn,
-		struct json_object *root, struct json_object *id, bool is_notification);
+						    struct json_object *root,
+						    struct json_object *id, bool is_notification);
 /* A batch of count elements from conn that takes over root; NULL if out of memory. */
 struct jsonrpc_batch *jsonrpc_batch_create(struct jsonrpc_conn *conn, struct json_object *root,
-		uint32_t count);
+					   uint32_t count);
 /* Set up element i of batch (id copied). */
 struct keel_jsonrpc_request *jsonrpc_batch_element(struct jsonrpc_batch *batch, uint32_t i,
-		struct json_object *id, bool is_notification);
+						   struct json_object *id, bool is_notification);
 /* A zero-length message that carries a response back to conn once filled. */
 struct jsonrpc_outmsg *jsonrpc_outmsg_create(struct jsonrpc_conn *conn);
 /* Serialise obj as one line into a new message for conn; NULL if out of memory. */
-struct jsonrpc_outmsg *jsonrpc_outmsg_from_json(struct jsonrpc_conn *conn,
-		struct json_object *obj);
+struct jsonrpc_outmsg *jsonrpc_outmsg_from_json(struct jsonrpc_conn *conn, struct json_object *obj);
 /* Build {"jsonrpc":"2.0","id":id,"error":{...}}; takes over id. */
 struct json_object *jsonrpc_error_response(struct json_object *id, int code, const char *message);
 void jsonrpc_free_server(struct keel_jsonrpc_server *server);

@@ -20,6 +20,9 @@ KEEL_LOG_REGISTER_COMPONENT(rpc)
 #define JSONRPC_LISTEN_BACKLOG 128
 #define JSONRPC_EPOLL_EVENTS 64
 #define JSONRPC_ACCEPTS_PER_POLL 16
+/* Strict JSON, several values per stream, and invalid UTF-8 is a parse error. */
+#define JSONRPC_TOKENER_FLAGS                                                                      \
+	(JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS | JSON_TOKENER_VALIDATE_UTF8)
 
 static void conn_update_events(struct jsonrpc_conn *conn);
 
@@ -62,7 +65,8 @@ server_lock(struct keel_jsonrpc_server *server)
 			close(fd);
 			if (rc == -EADDRINUSE) {
 				KEEL_ERRLOG("RPC socket %s is in use by another process "
-					    "(%s is locked)\n", server->path, server->lock_path);
+					    "(%s is locked)\n",
+					    server->path, server->lock_path);
 			} else {
 				KEEL_ERRLOG("RPC lock file %s: flock: %s\n", server->lock_path,
 					    strerror(-rc));
@@ -319,9 +323,7 @@ conn_create(struct keel_jsonrpc_server *server, int fd)
 		free(conn);
 		return NULL;
 	}
-	/* Strict JSON, several values per stream, and invalid UTF-8 is a parse error. */
-	json_tokener_set_flags(conn->tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS |
-			       JSON_TOKENER_VALIDATE_UTF8);
+	json_tokener_set_flags(conn->tok, JSONRPC_TOKENER_FLAGS);
 	conn->server = server;
 	conn->fd = fd;
 	conn->id = server->next_conn_id++;

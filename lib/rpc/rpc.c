@@ -26,7 +26,7 @@ rpc_lookup(const char *name)
 {
 	struct keel_rpc_method *m;
 
-	TAILQ_FOREACH(m, &g_rpc_methods, link) {
+	TAILQ_FOREACH (m, &g_rpc_methods, link) {
 		if (strcmp(m->name, name) == 0) {
 			return m;
 		}
@@ -309,7 +309,7 @@ rpc_check_params(struct keel_jsonrpc_request *req, struct json_object *params,
 	char problem[64];
 
 	if (params != NULL) {
-		json_object_object_foreach(params, key, val) {
+		json_object_object_foreach (params, key, val) {
 			field = rpc_find_field(fields, key);
 			if (field == NULL) {
 				keel_jsonrpc_send_error(req, KEEL_JSONRPC_ERROR_INVALID_PARAMS,

@@ -23,7 +23,7 @@ static const struct keel_rpc_field rpc_get_methods_fields[] = {
 		      "also list deprecated old names"),
 	KEEL_RPC_BOOL(struct rpc_get_methods_req, detailed, KEEL_OPTIONAL,
 		      "objects with states and parameters instead of names (keel extension)"),
-	KEEL_RPC_END
+	KEEL_RPC_END,
 };
 
 static struct json_object *
@@ -45,6 +45,7 @@ rpc_describe_params(const struct keel_rpc_field *fields)
 {
 	struct json_object *params = json_object_new_array();
 	struct json_object *p;
+	const char *help;
 
 	for (; fields != NULL && fields->name != NULL; fields++) {
 		p = json_object_new_object();
@@ -52,8 +53,8 @@ rpc_describe_params(const struct keel_rpc_field *fields)
 		json_object_object_add(p, "type",
 				       json_object_new_string(keel_rpc_type_name(fields->type)));
 		json_object_object_add(p, "required", json_object_new_boolean(fields->required));
-		json_object_object_add(p, "help", json_object_new_string(fields->help != NULL ?
-									 fields->help : ""));
+		help = fields->help != NULL ? fields->help : "";
+		json_object_object_add(p, "help", json_object_new_string(help));
 		json_object_array_add(params, p);
 	}
 	return params;
@@ -94,7 +95,7 @@ rpc_get_methods(struct keel_jsonrpc_request *req, struct json_object *params)
 			continue;
 		}
 		json_object_array_add(list, r.detailed ? rpc_describe_method(entry, m)
-					  : json_object_new_string(entry->name));
+						       : json_object_new_string(entry->name));
 	}
 	keel_jsonrpc_send_result(req, list);
 }
@@ -112,7 +113,7 @@ struct rpc_log_flag_req {
 
 static const struct keel_rpc_field rpc_log_flag_fields[] = {
 	KEEL_RPC_STR(struct rpc_log_flag_req, flag, KEEL_REQUIRED, "log component, or \"all\""),
-	KEEL_RPC_END
+	KEEL_RPC_END,
 };
 
 static void
@@ -179,7 +180,7 @@ struct rpc_log_level_req {
 static const struct keel_rpc_field rpc_log_level_fields[] = {
 	KEEL_RPC_STR(struct rpc_log_level_req, level, KEEL_REQUIRED,
 		     "ERROR, WARNING, NOTICE, INFO or DEBUG"),
-	KEEL_RPC_END
+	KEEL_RPC_END,
 };
 
 static void
@@ -215,8 +216,9 @@ KEEL_RPC_REGISTER_ALIAS_DEPRECATED(rpc_log_set_level, "set_log_level");
 static void
 rpc_log_get_level(struct keel_jsonrpc_request *req, struct json_object *params)
 {
-	keel_jsonrpc_send_result(req,
-				 json_object_new_string(keel_log_level_name(keel_log_get_level())));
+	const char *name = keel_log_level_name(keel_log_get_level());
+
+	keel_jsonrpc_send_result(req, json_object_new_string(name));
 }
 KEEL_RPC_REGISTER("log_get_level", rpc_log_get_level, NULL, KEEL_RPC_STARTUP | KEEL_RPC_RUNTIME);
 KEEL_RPC_REGISTER_ALIAS_DEPRECATED(rpc_log_get_level, "get_log_level");
@@ -233,8 +235,9 @@ KEEL_RPC_REGISTER_ALIAS_DEPRECATED(rpc_log_set_print_level, "set_log_print_level
 static void
 rpc_log_get_print_level(struct keel_jsonrpc_request *req, struct json_object *params)
 {
-	keel_jsonrpc_send_result(
-		req, json_object_new_string(keel_log_level_name(keel_log_get_print_level())));
+	const char *name = keel_log_level_name(keel_log_get_print_level());
+
+	keel_jsonrpc_send_result(req, json_object_new_string(name));
 }
 KEEL_RPC_REGISTER("log_get_print_level", rpc_log_get_print_level, NULL,
 		  KEEL_RPC_STARTUP | KEEL_RPC_RUNTIME);

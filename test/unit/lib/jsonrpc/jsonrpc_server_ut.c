@@ -502,11 +502,11 @@ wrong_member_types_are_invalid_requests(void)
 	ut_expect_error("{\"id\":3,\"method\":\"true\"}", inv, 3);
 	ut_expect_error("{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":5}", inv, 4);
 	ut_expect_error("{\"jsonrpc\":\"2.0\",\"id\":5}", inv, 5);
-	ut_expect_error("{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"true\",\"params\":\"x\"}",
-			inv, 6);
+	ut_expect_error("{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"true\",\"params\":\"x\"}", inv,
+			6);
 	ut_expect_error("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"true\",\"params\":3}", inv, 7);
-	ut_expect_error("{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"true\",\"params\":null}",
-			inv, 8);
+	ut_expect_error("{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"true\",\"params\":null}", inv,
+			8);
 	/* An id that cannot be one is answered with a null id. */
 	ut_expect_error("{\"jsonrpc\":\"2.0\",\"id\":true,\"method\":\"true\"}", inv, -1);
 	ut_expect_error("{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"true\"}", inv, -1);
@@ -531,8 +531,10 @@ fifty_clients_at_once_are_all_served(void)
 		c[i] = ut_connect();
 	}
 	for (i = 0; i < 50; i++) {
-		snprintf(req, sizeof(req), "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"echo\","
-			 "\"params\":[%d]}", 1000 + i, i);
+		snprintf(req, sizeof(req),
+			 "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"echo\","
+			 "\"params\":[%d]}",
+			 1000 + i, i);
 		ut_send(c[i], req);
 	}
 	for (i = 0; i < 1000 && g_server->num_conns < 50; i++) {

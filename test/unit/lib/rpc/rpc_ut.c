@@ -64,7 +64,7 @@ static const struct keel_rpc_field g_all_fields[] = {
 	KEEL_RPC_OBJ(struct ut_all_types, obj, KEEL_OPTIONAL, NULL),
 	KEEL_RPC_ARRAY(struct ut_all_types, arr, KEEL_OPTIONAL, NULL),
 	KEEL_RPC_ANY(struct ut_all_types, any, KEEL_OPTIONAL, NULL),
-	KEEL_RPC_END
+	KEEL_RPC_END,
 };
 
 struct ut_named {
@@ -75,7 +75,7 @@ struct ut_named {
 static const struct keel_rpc_field g_named_fields[] = {
 	KEEL_RPC_STR(struct ut_named, name, KEEL_REQUIRED, "object name"),
 	KEEL_RPC_U32(struct ut_named, size, KEEL_REQUIRED, "size"),
-	KEEL_RPC_END
+	KEEL_RPC_END,
 };
 
 static void
@@ -451,8 +451,9 @@ alias_runs_its_target_and_is_flagged_once(void)
 static void
 duplicate_registration_is_ignored(void)
 {
-	static struct keel_rpc_method dup = {
-		.name = "ut_startup_only", .fn = ut_runtime_only, .state_mask = KEEL_RPC_RUNTIME};
+	static struct keel_rpc_method dup = {.name = "ut_startup_only",
+					     .fn = ut_runtime_only,
+					     .state_mask = KEEL_RPC_RUNTIME};
 	const struct keel_rpc_method *m;
 	int count = 0;
 
