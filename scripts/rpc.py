@@ -13,6 +13,7 @@ import os
 import shlex
 import sys
 
+sys.dont_write_bytecode = True  # leave no __pycache__ beside the scripts
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 
 import rpc  # noqa: E402

@@ -22,6 +22,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 SCRIPTS = os.path.join(ROOT, 'scripts')
 RPC_PY = os.path.join(SCRIPTS, 'rpc.py')
 
+sys.dont_write_bytecode = True
 sys.path.insert(0, SCRIPTS)
 import rpc  # noqa: E402
 from rpc.client import JSONRPCClient, JSONRPCException  # noqa: E402
