@@ -1,0 +1,67 @@
+# keel top-level Makefile.
+#   make            build everything (run ./configure first)
+#   make run        install dependencies, build, start iscsi_tgt on its default configuration
+#   make test       install dependencies, build, run every unit and integration test
+#   make install    install under the configured prefix
+#   make clean      remove build output
+
+KEEL_ROOT_DIR := $(abspath $(CURDIR))
+MAKEFLAGS += --no-print-directory
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+.PHONY: all lib app test-build clean install run test test-unit test-integration \
+	format format-check deps
+
+all: app test-build
+
+lib: mk/config.mk
+	$(Q)$(MAKE) -C lib all
+
+app: lib
+	$(Q)$(MAKE) -C app all
+
+test-build: lib
+	$(Q)$(MAKE) -C test all
+
+mk/config.mk:
+	@echo "mk/config.mk is missing; running ./configure with the defaults"
+	$(Q)./configure
+
+clean:
+	$(Q)if [ -f mk/config.mk ]; then \
+		$(MAKE) -C lib clean && $(MAKE) -C app clean && $(MAKE) -C test clean; fi
+	$(Q)rm -rf build
+
+install: all
+	$(Q)scripts/install.sh
+
+deps:
+	$(Q)scripts/pkgdep.sh
+
+# Install what is missing, build, then start the target on its built-in configuration.
+# Ctrl-C (SIGINT) stops it cleanly.
+run: deps
+	$(Q)$(MAKE) all
+	$(Q)scripts/setup.sh > /dev/null 2>&1 || true
+	exec app/iscsi_tgt/iscsi_tgt $(RUN_ARGS)
+
+# Install what is missing, build, then run every test; the last line is "N passed, M failed".
+test: deps
+	$(Q)$(MAKE) all
+	$(Q)test/run_tests.sh
+
+test-unit: all
+	$(Q)test/run_tests.sh unit
+
+test-integration: all
+	$(Q)test/run_tests.sh integration
+
+format:
+	$(Q)scripts/format.sh
+
+format-check:
+	$(Q)scripts/format.sh --check

@@ -1,0 +1,67 @@
+# Shared build settings for every keel Makefile. Each Makefile sets KEEL_ROOT_DIR first.
+
+ifeq ($(wildcard $(KEEL_ROOT_DIR)/mk/config.mk),)
+$(error mk/config.mk is missing: run ./configure first)
+endif
+include $(KEEL_ROOT_DIR)/mk/config.mk
+
+CC := $(CONFIG_CC)
+AR ?= ar
+BUILD_DIR := $(KEEL_ROOT_DIR)/build
+LIB_DIR := $(BUILD_DIR)/lib
+BIN_DIR := $(BUILD_DIR)/bin
+
+KEEL_CFLAGS := -std=gnu11 -g -fPIC -pthread -Wall -Wextra -Wno-unused-parameter \
+	-Wno-missing-field-initializers -Wmissing-declarations -Wstrict-prototypes \
+	-Wformat=2 -Wshadow=local -fno-strict-aliasing -D_GNU_SOURCE \
+	-I$(KEEL_ROOT_DIR)/include
+KEEL_LDFLAGS := -pthread
+
+ifeq ($(CONFIG_DEBUG),y)
+KEEL_CFLAGS += -O0 -DDEBUG
+else
+KEEL_CFLAGS += -O2 -DNDEBUG -D_FORTIFY_SOURCE=2
+endif
+ifeq ($(CONFIG_WERROR),y)
+KEEL_CFLAGS += -Werror
+endif
+ifeq ($(CONFIG_ASAN),y)
+KEEL_CFLAGS += -fsanitize=address -fno-omit-frame-pointer
+KEEL_LDFLAGS += -fsanitize=address
+endif
+ifeq ($(CONFIG_UBSAN),y)
+KEEL_CFLAGS += -fsanitize=undefined -fno-sanitize-recover=undefined
+KEEL_LDFLAGS += -fsanitize=undefined
+endif
+ifeq ($(CONFIG_COVERAGE),y)
+KEEL_CFLAGS += --coverage
+KEEL_LDFLAGS += --coverage
+endif
+
+# Only lib/env sees the DPDK headers.
+ENV_CFLAGS := $(DPDK_CFLAGS)
+
+ALL_CFLAGS = $(KEEL_CFLAGS) $(SYS_CFLAGS) $(LOCAL_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(KEEL_LDFLAGS) $(LDFLAGS)
+
+# Quiet output unless V=1.
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+%.o: %.c
+	@$(if $(Q),echo "  CC $(subst $(KEEL_ROOT_DIR)/,,$(abspath $@))")
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+# Libraries linked, in order, by every app and unit test (KEEL_LIBS_DEPS may be overridden).
+KEEL_ALL_LIBS := event rpc jsonrpc conf thread env util log
+
+# Link line: our static libraries whole-archive (so constructor registrations are kept),
+# then the system and DPDK libraries.
+keel_lib_files = $(foreach l,$(1),$(LIB_DIR)/libkeel_$(l).a)
+keel_link_libs = -Wl,--whole-archive $(call keel_lib_files,$(1)) -Wl,--no-whole-archive \
+	$(SYS_LIBS) $(DPDK_LIBS) -lnuma -ldl -lm
+
+.PHONY: all clean

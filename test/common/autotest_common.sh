@@ -1,0 +1,107 @@
+# Helpers for keel's integration tests (sourced). Each check prints "PASS: name" or
+# "FAIL: name"; test/run_tests.sh counts those lines. Every daemon a test starts is stopped by
+# the EXIT trap, by its PID.
+
+rootdir=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+ISCSI_TGT=$rootdir/app/iscsi_tgt/iscsi_tgt
+RPC_PY=$rootdir/scripts/rpc.py
+TEST_TMP=$(mktemp -d /tmp/keel-it.XXXXXX)
+TGT_PIDS=()
+FAILED=0
+
+pass() { echo "PASS: $*"; }
+fail() { echo "FAIL: $*"; FAILED=$((FAILED + 1)); }
+
+# check NAME CMD...: run CMD, PASS if it exits 0.
+check() {
+	local name=$1
+	shift
+	if "$@"; then
+		pass "$name"
+	else
+		fail "$name"
+	fi
+}
+
+# check_fails NAME CMD...: PASS if CMD exits non-zero.
+check_fails() {
+	local name=$1
+	shift
+	if "$@"; then
+		fail "$name"
+	else
+		pass "$name"
+	fi
+}
+
+cleanup() {
+	local pid
+	for pid in "${TGT_PIDS[@]}"; do
+		if kill -0 "$pid" 2> /dev/null; then
+			kill -TERM "$pid" 2> /dev/null
+			sleep 1
+			kill -0 "$pid" 2> /dev/null && kill -KILL "$pid" 2> /dev/null
+		fi
+	done
+	rm -rf "$TEST_TMP"
+}
+trap cleanup EXIT
+
+# rpc SOCK ARGS...: rpc.py against socket SOCK.
+rpc() {
+	local sock=$1
+	shift
+	python3 "$RPC_PY" -s "$sock" -t 30 "$@"
+}
+
+# start_tgt SOCK LOG ARGS...: start iscsi_tgt in the background on socket SOCK, wait until
+# its RPC server answers; sets TGT_PID. Returns non-zero if it did not come up in 30 s.
+start_tgt() {
+	local sock=$1 log=$2 i
+	shift 2
+	"$ISCSI_TGT" -r "$sock" "$@" > "$log" 2>&1 &
+	TGT_PID=$!
+	TGT_PIDS+=("$TGT_PID")
+	for ((i = 0; i < 300; i++)); do
+		if ! kill -0 "$TGT_PID" 2> /dev/null; then
+			echo "iscsi_tgt exited early:"
+			cat "$log"
+			return 1
+		fi
+		if [ -S "$sock" ] && rpc "$sock" -t 2 spdk_get_version > /dev/null 2>&1; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "iscsi_tgt did not answer on $sock within 30 s:"
+	cat "$log"
+	return 1
+}
+
+# stop_tgt PID [TIMEOUT_S]: SIGTERM, wait; returns the exit status (124 on timeout).
+stop_tgt() {
+	local pid=$1 limit=${2:-10} i
+	kill -TERM "$pid" 2> /dev/null || return 1
+	for ((i = 0; i < limit * 20; i++)); do
+		if ! kill -0 "$pid" 2> /dev/null; then
+			wait "$pid"
+			return $?
+		fi
+		sleep 0.05
+	done
+	kill -KILL "$pid" 2> /dev/null
+	wait "$pid" 2> /dev/null
+	return 124
+}
+
+# rss_kb PID: resident memory in KiB.
+rss_kb() {
+	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
+}
+
+finish() {
+	if [ "$FAILED" -gt 0 ]; then
+		exit 1
+	fi
+	exit 0
+}
