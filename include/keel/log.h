@@ -47,7 +47,11 @@ enum keel_log_level keel_log_get_level(void);
 void keel_log_set_print_level(enum keel_log_level level);
 enum keel_log_level keel_log_get_print_level(void);
 
-/** "ERROR", "WARNING", "NOTICE", "INFO", "DEBUG" and back; -EINVAL for an unknown name. */
+/**
+ * "ERROR", "WARNING", "NOTICE", "INFO", "DEBUG" and back; -EINVAL for an unknown name.
+ * The parser also accepts "WARN", and any case. keel_log_level_name() returns "DISABLED" for
+ * KEEL_LOG_DISABLED (which the parser does not accept) and NULL for a value out of range.
+ */
 const char *keel_log_level_name(enum keel_log_level level);
 int keel_log_level_from_name(const char *name, enum keel_log_level *level);
 

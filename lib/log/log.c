@@ -77,6 +77,10 @@ keel_log_get_print_level(void)
 const char *
 keel_log_level_name(enum keel_log_level level)
 {
+	if (level == KEEL_LOG_DISABLED) {
+		/* Not a name the parser accepts, but callers may print the current level. */
+		return "DISABLED";
+	}
 	if (!level_valid(level)) {
 		return NULL;
 	}

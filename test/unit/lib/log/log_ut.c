@@ -129,7 +129,8 @@ unknown_level_names_are_rejected(void)
 	CU_ASSERT_EQUAL(keel_log_level_from_name("ERRORS", &level), -EINVAL);
 	CU_ASSERT_EQUAL(keel_log_level_from_name(NULL, &level), -EINVAL);
 	CU_ASSERT_EQUAL(level, KEEL_LOG_INFO);
-	CU_ASSERT_PTR_NULL(keel_log_level_name(KEEL_LOG_DISABLED));
+	CU_ASSERT_STRING_EQUAL(keel_log_level_name(KEEL_LOG_DISABLED), "DISABLED");
+	CU_ASSERT_EQUAL(keel_log_level_from_name("DISABLED", &level), -EINVAL);
 	CU_ASSERT_PTR_NULL(keel_log_level_name((enum keel_log_level)5));
 }
 
