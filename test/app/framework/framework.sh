@@ -51,7 +51,7 @@ fi
 
 # 3. RPC error paths and 1,000 calls with resident memory flat (one core from here on).
 if start_tgt "$sock" "$log" -m 0x1; then
-	out=$(rpc "$sock" no_such_method 2>&1)
+	out=$(rpc "$sock" call no_such_method 2>&1)
 	check "unknown method: rpc.py exits non-zero" test $? -ne 0
 	check "unknown method: message says so" bash -c "echo '$out' | grep -qi 'method not found'"
 	out=$(rpc "$sock" call framework_get_config '{"nme": "x"}' 2>&1)
