@@ -30,7 +30,8 @@ keel_pci_addr_parse(struct keel_pci_addr *addr, const char *str)
 	unsigned domain = 0, bus, dev, func;
 	char tail;
 
-	if (str == NULL) {
+	/* sscanf's %x would also take blanks, signs and "0x" prefixes: allow none of them. */
+	if (str == NULL || str[strspn(str, "0123456789abcdefABCDEF:.")] != '\0') {
 		return -EINVAL;
 	}
 	if (sscanf(str, "%x:%x:%x.%x%c", &domain, &bus, &dev, &func, &tail) == 4) {
