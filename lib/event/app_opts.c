@@ -137,6 +137,9 @@ app_parse_mem_size(const char *str, uint32_t *mb)
 		return -EINVAL;
 	}
 	if (*end == 'G' || *end == 'g') {
+		if (v > UINT32_MAX / 1024) {
+			return -EINVAL;
+		}
 		v *= 1024;
 		end++;
 	} else if (*end == 'M' || *end == 'm') {
@@ -317,6 +320,36 @@ app_parse_common(int ch, const char *arg, struct keel_app_opts *opts)
 	}
 }
 
+/*
+ * One line for what getopt_long refused (ch '?' or ':'). A long option has been stepped over
+ * (optind moved past it); a short one may sit inside a group, so only optopt names it.
+ */
+static void
+app_report_getopt_error(const struct keel_app_opts *opts, int ch, int argc, char **argv,
+			int before)
+{
+	const char *arg = optind > before && optind <= argc ? argv[optind - 1] : "";
+	int len;
+
+	if (strncmp(arg, "--", 2) == 0) {
+		len = (int)strcspn(arg, "=");
+		if (ch == ':') {
+			fprintf(stderr, "%s: option '%s' needs a value (see --help)\n", opts->name, arg);
+		} else if (optopt != 0) {
+			fprintf(stderr, "%s: option '%.*s' takes no value (see --help)\n", opts->name,
+				len, arg);
+		} else {
+			fprintf(stderr, "%s: unknown option '%.*s' (see --help)\n", opts->name, len, arg);
+		}
+	} else if (ch == ':') {
+		fprintf(stderr, "%s: option '-%c' needs a value (see --help)\n", opts->name, optopt);
+	} else if (optopt > 0 && optopt < 256 && isprint(optopt)) {
+		fprintf(stderr, "%s: unknown option '-%c' (see --help)\n", opts->name, optopt);
+	} else {
+		fprintf(stderr, "%s: unknown option (see --help)\n", opts->name);
+	}
+}
+
 int
 keel_app_parse_args(int argc, char **argv, struct keel_app_opts *opts, const char *app_getopt_str,
 		    const struct option *app_long_opts, int (*app_parse)(int ch, char *arg),
@@ -325,7 +358,7 @@ keel_app_parse_args(int argc, char **argv, struct keel_app_opts *opts, const cha
 	struct option long_opts[128];
 	char optstr[256];
 	size_t n = 0, i;
-	int ch, rc;
+	int ch, rc, before;
 
 	snprintf(optstr, sizeof(optstr), ":%s%s", g_common_getopt, app_getopt_str ? app_getopt_str : "");
 	for (i = 0; g_common_long_opts[i].name != NULL; i++) {
@@ -336,23 +369,16 @@ keel_app_parse_args(int argc, char **argv, struct keel_app_opts *opts, const cha
 	}
 	memset(&long_opts[n], 0, sizeof(long_opts[n]));
 
-	optind = 1;
+	/* 0, not 1: glibc then also forgets a group of short options left half read ("-hu"). */
+	optind = 0;
 	opterr = 0;
+	before = 1;
 	while ((ch = getopt_long(argc, argv, optstr, long_opts, NULL)) != -1) {
-		if (ch == '?') {
-			if (optopt != 0) {
-				fprintf(stderr, "%s: unknown option '-%c' (see --help)\n", opts->name, optopt);
-			} else {
-				fprintf(stderr, "%s: unknown option '%s' (see --help)\n", opts->name,
-					argv[optind - 1]);
-			}
+		if (ch == '?' || ch == ':') {
+			app_report_getopt_error(opts, ch, argc, argv, before);
 			return KEEL_APP_PARSE_ARGS_FAIL;
 		}
-		if (ch == ':') {
-			fprintf(stderr, "%s: option '%s' needs a value (see --help)\n", opts->name,
-				argv[optind - 1]);
-			return KEEL_APP_PARSE_ARGS_FAIL;
-		}
+		before = optind;
 		if (ch == 'h') {
 			keel_app_usage(opts->name, app_usage);
 			return KEEL_APP_PARSE_ARGS_HELP;
