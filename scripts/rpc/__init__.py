@@ -19,13 +19,14 @@ from . import framework
 from . import log
 from . import config
 from . import subsystem
+from . import bdev
 
 from .app import rpc_get_methods, spdk_get_version
 from .framework import framework_start_init, framework_wait_init
 from .config import save_config, load_config, save_subsystem_config, load_subsystem_config
 
 # The modules whose add_parsers() contribute rpc.py sub-commands, in --help order.
-COMMAND_MODULES = (framework, app, config, log)
+COMMAND_MODULES = (framework, app, config, log, bdev)
 
 
 def add_parsers(subparsers):

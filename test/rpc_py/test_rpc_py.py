@@ -760,6 +760,184 @@ class HelpAndModesTests(RpcPyTestCase):
         self.assertEqual(proc.stdout, '"NOTICE"\n**STATUS=0\n**STATUS=1\n')
 
 
+class BdevCommandTests(RpcPyTestCase):
+    """The bdev sub-commands: SPDK's names, positional arguments and options."""
+
+    def sent(self):
+        return [(r['method'], r.get('params')) for r in self.server.requests]
+
+    def test_construct_malloc_bdev_as_in_spdk_guide_prints_the_name(self):
+        self.server.methods['bdev_malloc_create'] = lambda params: params.get('name', 'Malloc0')
+        proc = self.rpc('construct_malloc_bdev', '-b', 'Malloc0', '64', '512')
+        self.assert_ok(proc)
+        self.assertEqual(proc.stdout, 'Malloc0\n')
+        self.assertIn('construct_malloc_bdev is deprecated', proc.stderr)
+        self.assertEqual(self.sent(), [('bdev_malloc_create', {'num_blocks': 131072,
+                                                               'block_size': 512,
+                                                               'name': 'Malloc0'})])
+
+    def test_bdev_malloc_create_takes_a_float_size_uuid_and_boundary(self):
+        self.server.methods['bdev_malloc_create'] = 'Malloc3'
+        uuid = '4f1f0d4c-4c7e-4a4e-9a1b-3c3f2a9b8d11'
+        proc = self.rpc('bdev_malloc_create', '-u', uuid, '-o', '8', '0.5', '4096')
+        self.assert_ok(proc)
+        self.assertEqual(proc.stdout, 'Malloc3\n')
+        self.assertEqual(proc.stderr, '')
+        self.assertEqual(self.sent(), [('bdev_malloc_create', {
+            'num_blocks': 128, 'block_size': 4096, 'uuid': uuid, 'optimal_io_boundary': 8})])
+
+    def test_bdev_malloc_create_with_block_size_zero_lets_the_server_name_it(self):
+        def fail(params):
+            raise RpcError(-32602, "Invalid parameter 'block_size': 0 is not a power of two")
+        self.server.methods['bdev_malloc_create'] = fail
+        proc = self.rpc('bdev_malloc_create', '64', '0')
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn('block_size', proc.stderr)
+        self.assertNotIn('Traceback', proc.stderr)
+        self.assertEqual(self.sent(), [('bdev_malloc_create', {'num_blocks': 0,
+                                                               'block_size': 0})])
+
+    def test_malloc_and_null_delete_send_the_name_and_print_nothing(self):
+        for command, method in (('bdev_malloc_delete', 'bdev_malloc_delete'),
+                                ('delete_malloc_bdev', 'bdev_malloc_delete'),
+                                ('bdev_null_delete', 'bdev_null_delete'),
+                                ('delete_null_bdev', 'bdev_null_delete'),
+                                ('bdev_aio_delete', 'bdev_aio_delete'),
+                                ('delete_aio_bdev', 'bdev_aio_delete'),
+                                ('bdev_uring_delete', 'bdev_uring_delete')):
+            with self.subTest(command=command):
+                self.server.requests.clear()
+                self.server.methods[method] = True
+                proc = self.rpc(command, 'D0')
+                self.assert_ok(proc)
+                self.assertEqual(proc.stdout, '')
+                self.assertEqual(self.sent(), [(method, {'name': 'D0'})])
+
+    def test_null_create_computes_blocks_from_megabytes(self):
+        self.server.methods['bdev_null_create'] = 'Null0'
+        for command in ('bdev_null_create', 'construct_null_bdev'):
+            with self.subTest(command=command):
+                self.server.requests.clear()
+                proc = self.rpc(command, 'Null0', '16', '4096', '-u',
+                                '0b2f0d4c-4c7e-4a4e-9a1b-3c3f2a9b8d11')
+                self.assert_ok(proc)
+                self.assertEqual(proc.stdout, 'Null0\n')
+                self.assertEqual(self.sent(), [('bdev_null_create', {
+                    'name': 'Null0', 'num_blocks': 4096, 'block_size': 4096,
+                    'uuid': '0b2f0d4c-4c7e-4a4e-9a1b-3c3f2a9b8d11'})])
+
+    def test_aio_create_block_size_is_optional_and_positional(self):
+        self.server.methods['bdev_aio_create'] = 'AIO0'
+        proc = self.rpc('construct_aio_bdev', '/tmp/disk.img', 'AIO0')
+        self.assert_ok(proc)
+        self.assertEqual(proc.stdout, 'AIO0\n')
+        proc = self.rpc('bdev_aio_create', '/tmp/disk.img', 'AIO0', '4096')
+        self.assert_ok(proc)
+        self.assertEqual(self.sent(), [
+            ('bdev_aio_create', {'name': 'AIO0', 'filename': '/tmp/disk.img'}),
+            ('bdev_aio_create', {'name': 'AIO0', 'filename': '/tmp/disk.img',
+                                 'block_size': 4096})])
+
+    def test_uring_create_takes_block_size_positional_or_as_option(self):
+        self.server.methods['bdev_uring_create'] = 'U0'
+        for extra in ([], ['512'], ['-b', '4096']):
+            self.assert_ok(self.rpc('bdev_uring_create', '/dev/nvme0n1', 'U0', *extra))
+        self.assertEqual([p.get('block_size') for _, p in self.sent()], [None, 512, 4096])
+        self.assertEqual({m for m, _ in self.sent()}, {'bdev_uring_create'})
+
+    def test_get_bdevs_and_iostat_take_an_optional_name(self):
+        bdevs = [{'name': 'Malloc0', 'num_blocks': 131072, 'block_size': 512}]
+        self.server.methods['bdev_get_bdevs'] = bdevs
+        self.server.methods['bdev_get_iostat'] = {'tick_rate': 1, 'bdevs': []}
+        proc = self.rpc('get_bdevs')
+        self.assert_ok(proc)
+        self.assertEqual(json.loads(proc.stdout), bdevs)
+        self.assert_ok(self.rpc('bdev_get_bdevs', '-b', 'Malloc0'))
+        self.assert_ok(self.rpc('get_bdevs_iostat', '--name', 'Malloc0'))
+        self.assert_ok(self.rpc('bdev_get_iostat'))
+        self.assertEqual(self.sent(), [('bdev_get_bdevs', None),
+                                       ('bdev_get_bdevs', {'name': 'Malloc0'}),
+                                       ('bdev_get_iostat', {'name': 'Malloc0'}),
+                                       ('bdev_get_iostat', None)])
+
+    def test_set_options_sends_only_what_was_given(self):
+        self.server.methods['bdev_set_options'] = True
+        self.assert_ok(self.rpc('set_bdev_options', '-p', '1024', '-c', '16'))
+        self.assert_ok(self.rpc('bdev_set_options', '--disable-auto-examine'))
+        self.assert_ok(self.rpc('bdev_set_options', '-e'))
+        self.assertEqual(self.sent(), [
+            ('bdev_set_options', {'bdev_io_pool_size': 1024, 'bdev_io_cache_size': 16}),
+            ('bdev_set_options', {'bdev_auto_examine': False}),
+            ('bdev_set_options', {'bdev_auto_examine': True})])
+        proc = self.rpc('bdev_set_options', '-e', '-d')
+        self.assertEqual(proc.returncode, 2)
+
+    def test_qos_limit_accepts_old_and_new_option_spellings(self):
+        self.server.methods['bdev_set_qos_limit'] = True
+        proc = self.rpc('set_bdev_qos_limit', 'Malloc0', '--rw_ios_per_sec', '20000',
+                        '--rw_mbytes_per_sec', '100')
+        self.assert_ok(proc)
+        self.assertEqual(proc.stdout, '')
+        self.assert_ok(self.rpc('bdev_set_qos_limit', 'Malloc0', '--r-mbytes-per-sec', '10',
+                                '--w_mbytes_per_sec', '0'))
+        self.assertEqual(self.sent(), [
+            ('bdev_set_qos_limit', {'name': 'Malloc0', 'rw_ios_per_sec': 20000,
+                                    'rw_mbytes_per_sec': 100}),
+            ('bdev_set_qos_limit', {'name': 'Malloc0', 'r_mbytes_per_sec': 10,
+                                    'w_mbytes_per_sec': 0})])
+
+    def test_delete_bdev_sends_the_generic_method(self):
+        self.server.methods['delete_bdev'] = True
+        proc = self.rpc('delete_bdev', 'Malloc0')
+        self.assert_ok(proc)
+        self.assertEqual(proc.stdout, '')
+        self.assertEqual(self.sent(), [('delete_bdev', {'name': 'Malloc0'})])
+
+    def test_missing_positional_arguments_exit_2_without_connecting(self):
+        for argv in (['bdev_malloc_create', '64'], ['bdev_null_create', 'N', '16'],
+                     ['bdev_aio_create', '/tmp/f'], ['bdev_set_qos_limit'],
+                     ['bdev_malloc_create', 'big', '512']):
+            with self.subTest(argv=argv):
+                proc = self.rpc(*argv)
+                self.assertEqual(proc.returncode, 2)
+        self.assertEqual(self.server.requests, [])
+
+    def test_python_api_old_and_new_names(self):
+        self.server.methods['bdev_malloc_create'] = 'M'
+        self.server.methods['bdev_get_bdevs'] = []
+        stderr = io.StringIO()
+        with JSONRPCClient(self.server.addr, timeout=5) as client:
+            saved, sys.stderr = sys.stderr, stderr
+            try:
+                self.assertEqual(rpc.bdev.construct_malloc_bdev(client, 8, 512, name='M'), 'M')
+                self.assertEqual(rpc.bdev.get_bdevs(client), [])
+                self.assertEqual(rpc.bdev.bdev_malloc_create(client, num_blocks=8,
+                                                             block_size=512), 'M')
+            finally:
+                sys.stderr = saved
+        self.assertIn('construct_malloc_bdev is deprecated', stderr.getvalue())
+        self.assertEqual(self.sent(), [
+            ('bdev_malloc_create', {'num_blocks': 8, 'block_size': 512, 'name': 'M'}),
+            ('bdev_get_bdevs', None),
+            ('bdev_malloc_create', {'num_blocks': 8, 'block_size': 512})])
+
+    def test_every_bdev_sub_command_and_old_name_has_help(self):
+        proc = self.rpc('--help')
+        names = ['bdev_set_options', 'set_bdev_options', 'bdev_get_bdevs', 'get_bdevs',
+                 'bdev_get_iostat', 'get_bdevs_iostat', 'bdev_set_qos_limit',
+                 'set_bdev_qos_limit', 'delete_bdev', 'bdev_malloc_create',
+                 'construct_malloc_bdev', 'bdev_malloc_delete', 'delete_malloc_bdev',
+                 'bdev_null_create', 'construct_null_bdev', 'bdev_null_delete',
+                 'delete_null_bdev', 'bdev_aio_create', 'construct_aio_bdev',
+                 'bdev_aio_delete', 'delete_aio_bdev', 'bdev_uring_create',
+                 'bdev_uring_delete']
+        for name in names:
+            with self.subTest(name=name):
+                self.assertIn(name, proc.stdout)
+                self.assert_ok(self.rpc(name, '--help'))
+        self.assertEqual(self.server.requests, [])
+
+
 class PythonApiTests(RpcPyTestCase):
     def test_module_functions_call_the_server(self):
         self.server.methods['log_set_flag'] = True
