@@ -19,24 +19,31 @@ def size_to_num_blocks(total_size_mb, block_size):
 
 @deprecated_alias('set_bdev_options')
 def bdev_set_options(client, bdev_io_pool_size=None, bdev_io_cache_size=None,
-                     bdev_auto_examine=None):
+                     bdev_auto_examine=None, small_buf_pool_size=None,
+                     large_buf_pool_size=None):
     """Set the bdev layer's options (before framework_start_init).
 
     Args:
         bdev_io_pool_size: I/O objects in the shared pool.
         bdev_io_cache_size: I/O objects cached per thread.
-        bdev_auto_examine: accepted for compatibility.
+        bdev_auto_examine, small_buf_pool_size, large_buf_pool_size: accepted for
+            compatibility.
     """
     params = strip_none({'bdev_io_pool_size': bdev_io_pool_size,
                          'bdev_io_cache_size': bdev_io_cache_size,
-                         'bdev_auto_examine': bdev_auto_examine})
+                         'bdev_auto_examine': bdev_auto_examine,
+                         'small_buf_pool_size': small_buf_pool_size,
+                         'large_buf_pool_size': large_buf_pool_size})
     return client.call('bdev_set_options', params)
 
 
 @deprecated_alias('get_bdevs')
-def bdev_get_bdevs(client, name=None):
-    """Return the list of bdevs (or only the one called name, an alias or a UUID)."""
-    return client.call('bdev_get_bdevs', strip_none({'name': name}))
+def bdev_get_bdevs(client, name=None, timeout=None):
+    """Return the list of bdevs (or only the one called name, an alias or a UUID).
+
+    timeout (ms) is accepted for compatibility: bdevs appear as soon as they are created.
+    """
+    return client.call('bdev_get_bdevs', strip_none({'name': name, 'timeout': timeout}))
 
 
 @deprecated_alias('get_bdevs_iostat')
@@ -140,7 +147,9 @@ def add_layer_parsers(subparsers):
     def cmd_bdev_set_options(args):
         bdev_set_options(args.client, bdev_io_pool_size=args.bdev_io_pool_size,
                          bdev_io_cache_size=args.bdev_io_cache_size,
-                         bdev_auto_examine=args.bdev_auto_examine)
+                         bdev_auto_examine=args.bdev_auto_examine,
+                         small_buf_pool_size=args.small_buf_pool_size,
+                         large_buf_pool_size=args.large_buf_pool_size)
 
     p = add_command(subparsers, 'bdev_set_options', cmd_bdev_set_options,
                     'Set options of the bdev layer (before framework_start_init)',
@@ -149,6 +158,8 @@ def add_layer_parsers(subparsers):
                    help='number of I/O objects in the shared pool')
     p.add_argument('-c', '--bdev-io-cache-size', type=int,
                    help='number of I/O objects cached per thread')
+    p.add_argument('-s', '--small-buf-pool-size', type=int, help='accepted for compatibility')
+    p.add_argument('-l', '--large-buf-pool-size', type=int, help='accepted for compatibility')
     group = p.add_mutually_exclusive_group()
     group.add_argument('-e', '--enable-auto-examine', dest='bdev_auto_examine',
                        action='store_const', const=True, help='allow auto examine')
@@ -156,11 +167,13 @@ def add_layer_parsers(subparsers):
                        action='store_const', const=False, help='do not auto examine')
 
     def cmd_bdev_get_bdevs(args):
-        print_dict(bdev_get_bdevs(args.client, name=args.name))
+        print_dict(bdev_get_bdevs(args.client, name=args.name, timeout=args.timeout))
 
     p = add_command(subparsers, 'bdev_get_bdevs', cmd_bdev_get_bdevs,
                     'Show every bdev, or one', aliases=['get_bdevs'])
     p.add_argument('-b', '--name', help='name, alias or UUID of one bdev, e.g. Malloc0')
+    p.add_argument('-t', '--timeout', type=int,
+                   help='ms to wait for the bdev (accepted; bdevs appear at once)')
 
     def cmd_bdev_get_iostat(args):
         print_dict(bdev_get_iostat(args.client, name=args.name))

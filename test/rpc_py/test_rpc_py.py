@@ -852,21 +852,24 @@ class BdevCommandTests(RpcPyTestCase):
         proc = self.rpc('get_bdevs')
         self.assert_ok(proc)
         self.assertEqual(json.loads(proc.stdout), bdevs)
-        self.assert_ok(self.rpc('bdev_get_bdevs', '-b', 'Malloc0'))
+        self.assert_ok(self.rpc('bdev_get_bdevs', '-b', 'Malloc0', '-t', '100'))
         self.assert_ok(self.rpc('get_bdevs_iostat', '--name', 'Malloc0'))
         self.assert_ok(self.rpc('bdev_get_iostat'))
         self.assertEqual(self.sent(), [('bdev_get_bdevs', None),
-                                       ('bdev_get_bdevs', {'name': 'Malloc0'}),
+                                       ('bdev_get_bdevs', {'name': 'Malloc0',
+                                                           'timeout': 100}),
                                        ('bdev_get_iostat', {'name': 'Malloc0'}),
                                        ('bdev_get_iostat', None)])
 
     def test_set_options_sends_only_what_was_given(self):
         self.server.methods['bdev_set_options'] = True
-        self.assert_ok(self.rpc('set_bdev_options', '-p', '1024', '-c', '16'))
+        self.assert_ok(self.rpc('set_bdev_options', '-p', '1024', '-c', '16', '-s', '8192',
+                                '-l', '1024'))
         self.assert_ok(self.rpc('bdev_set_options', '--disable-auto-examine'))
         self.assert_ok(self.rpc('bdev_set_options', '-e'))
         self.assertEqual(self.sent(), [
-            ('bdev_set_options', {'bdev_io_pool_size': 1024, 'bdev_io_cache_size': 16}),
+            ('bdev_set_options', {'bdev_io_pool_size': 1024, 'bdev_io_cache_size': 16,
+                                  'small_buf_pool_size': 8192, 'large_buf_pool_size': 1024}),
             ('bdev_set_options', {'bdev_auto_examine': False}),
             ('bdev_set_options', {'bdev_auto_examine': True})])
         proc = self.rpc('bdev_set_options', '-e', '-d')
