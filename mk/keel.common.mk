@@ -11,9 +11,13 @@ BUILD_DIR := $(KEEL_ROOT_DIR)/build
 LIB_DIR := $(BUILD_DIR)/lib
 BIN_DIR := $(BUILD_DIR)/bin
 
+# gcc's -Wshadow=local (a local hiding another local); clang has no such flag.
+KEEL_WSHADOW := $(shell $(CC) -Werror -Wshadow=local -x c -c /dev/null -o /dev/null \
+	> /dev/null 2>&1 && echo -Wshadow=local)
+
 KEEL_CFLAGS := -std=gnu11 -g -fPIC -pthread -Wall -Wextra -Wno-unused-parameter \
 	-Wno-missing-field-initializers -Wmissing-declarations -Wstrict-prototypes \
-	-Wformat=2 -Wshadow=local -fno-strict-aliasing -D_GNU_SOURCE \
+	-Wformat=2 $(KEEL_WSHADOW) -fno-strict-aliasing -D_GNU_SOURCE \
 	-I$(KEEL_ROOT_DIR)/include
 KEEL_LDFLAGS := -pthread
 

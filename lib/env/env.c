@@ -184,7 +184,7 @@ struct env_args {
 	int argc;
 };
 
-static int
+static int __attribute__((format(printf, 2, 3)))
 env_arg(struct env_args *a, const char *fmt, ...)
 {
 	va_list ap;
