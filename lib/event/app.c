@@ -49,17 +49,40 @@ keel_app_get_config_file(void)
 	return g_opts_set ? g_opts.config_file : NULL;
 }
 
+/*
+ * A signal this soon after the first is the same request delivered twice: a terminal's Ctrl-C
+ * and timeout(1) signal the whole process group as well as the process.
+ */
+#define APP_SIGNAL_REPEAT_NS 1000000000ull
+
+static uint64_t g_first_signal_ns;
+
+/* Async-signal-safe (clock_gettime is). */
+static uint64_t
+app_monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static void
 app_signal_handler(int sig)
 {
 	static const char msg[] = "second signal: exiting at once\n";
+	uint64_t now = app_monotonic_ns();
 
 	if (g_app_signal_count != 0) {
+		if (now - g_first_signal_ns < APP_SIGNAL_REPEAT_NS) {
+			return;
+		}
 		if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
 			/* Nothing to do. */
 		}
 		_exit(1);
 	}
+	g_first_signal_ns = now;
 	g_app_signal_count = 1;
 	reactors_signal_wake();
 }

@@ -96,7 +96,14 @@ for i in range(1000):
 PY
 	after=$(rss_kb "$TGT_PID")
 	echo "resident memory: $before KiB before, $after KiB after"
-	check "resident memory stable over 1,000 calls (< 4 MiB growth)" test $((after - before)) -lt 4096
+	if grep -q '^CONFIG_ASAN=y' "$rootdir/mk/config.mk"; then
+		# AddressSanitizer keeps freed memory in quarantine, so the resident size grows by
+		# design; LeakSanitizer checks for leaks when the target exits instead.
+		echo "resident memory check skipped in an AddressSanitizer build"
+	else
+		check "resident memory stable over 1,000 calls (< 4 MiB growth)" \
+			test $((after - before)) -lt 4096
+	fi
 
 	# 4. A second instance on the same socket refuses, and the first keeps serving.
 	out=$("$ISCSI_TGT" -m 0x1 -r "$sock" 2>&1)
@@ -161,10 +168,16 @@ else
 	echo "cannot mount hugetlbfs here: hugepage checks skipped"
 fi
 
-# 8. Without hugepages: one warning, and it runs.
+# 8. Without hugepages: one warning, and it runs. SIGINT sent twice at once (a terminal or
+# timeout(1) signal the process group too) still stops it in order.
 if start_tgt "$sock" "$log" -m 0x1 --no-huge; then
 	pass "runs with --no-huge"
-	stop_tgt "$TGT_PID" 5
+	kill -INT "$TGT_PID"
+	kill -INT "$TGT_PID"
+	for ((i = 0; i < 100; i++)); do kill -0 "$TGT_PID" 2> /dev/null || break; sleep 0.05; done
+	kill -KILL "$TGT_PID" 2> /dev/null
+	wait "$TGT_PID"
+	check "SIGINT twice at once exits 0" test $? -eq 0
 fi
 
 # 9. --wait-for-rpc: startup state until framework_start_init.
