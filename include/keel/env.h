@@ -38,6 +38,11 @@ struct keel_env_opts {
 	const char *iova_mode;
 	/** Verbose EAL messages. */
 	bool verbose;
+	/**
+	 * Extra EAL arguments, separated by spaces, appended after keel's own (NULL: none), e.g.
+	 * "--vdev dma_skeleton". Copied at keel_env_init().
+	 */
+	const char *env_context;
 };
 
 /** Fill opts with the defaults (core 0, no shm id, grow memory on demand). */
@@ -148,6 +153,76 @@ uint32_t keel_env_get_machine_cores(struct keel_cpuset *available);
 int keel_env_thread_launch_pinned(uint32_t core, int (*fn)(void *), void *arg);
 /** Wait for every launched worker to return. */
 void keel_env_thread_wait_all(void);
+
+/*
+ * DMA engines (DPDK dmadev): memory-to-memory copy and fill offload. The EAL finds them at start
+ * (a hardware engine, or a virtual one named in keel_env_opts.env_context such as
+ * "--vdev dma_skeleton"). Each device offers one or more virtual channels (vchans), each an
+ * ordered queue of operations. The calls on one vchan are not thread-safe: one thread at a time.
+ * Operations complete in the order they were enqueued on their vchan.
+ */
+#define KEEL_ENV_DMA_NAME_LEN 64
+
+struct keel_env_dma_info {
+	/** Device name, e.g. "dma_skeleton". */
+	char name[KEEL_ENV_DMA_NAME_LEN];
+	/** Most vchans the device can be configured with. */
+	uint16_t max_vchans;
+	/** Descriptors per vchan, the least and the most. */
+	uint16_t min_desc;
+	uint16_t max_desc;
+	/** The device can fill memory with a pattern (keel_env_dma_fill()). */
+	bool fill;
+	/** The device takes virtual addresses (shared virtual addressing), not only IOVAs. */
+	bool sva;
+};
+
+/** Number of DMA devices the environment found (0 before keel_env_init()). */
+uint16_t keel_env_dma_count(void);
+/** The first DMA device id that is >= start, or -1 if none. */
+int keel_env_dma_next(int start);
+/** \return 0; -EINVAL if dev_id is not a DMA device. */
+int keel_env_dma_get_info(int dev_id, struct keel_env_dma_info *info);
+
+/**
+ * Configure a device with nb_vchans memory-to-memory vchans of nb_desc descriptors each and start
+ * it. A started device is stopped first (what was queued on it is lost).
+ *
+ * \return 0; -EINVAL for a bad device id or a count outside the device's limits; -ENOMEM;
+ *         -EIO if the driver refused.
+ */
+int keel_env_dma_configure(int dev_id, uint16_t nb_vchans, uint16_t nb_desc);
+
+/**
+ * Queue a copy of len bytes from src to dst (IOVAs, or virtual addresses if the device is sva).
+ * submit true also rings the doorbell, as keel_env_dma_submit() does.
+ *
+ * \return the operation's ring index (>= 0); -ENOSPC if the vchan is full; -EINVAL.
+ */
+int keel_env_dma_copy(int dev_id, uint16_t vchan, uint64_t src, uint64_t dst, uint32_t len,
+		      bool submit);
+/**
+ * Queue a fill of len bytes at dst with pattern (its 8 bytes repeated, lowest address first).
+ * \return the ring index (>= 0); -ENOSPC if the vchan is full; -ENOTSUP; -EINVAL.
+ */
+int keel_env_dma_fill(int dev_id, uint16_t vchan, uint64_t pattern, uint64_t dst, uint32_t len,
+		      bool submit);
+/** Hand every queued operation of the vchan to the device. \return 0; -EINVAL. */
+int keel_env_dma_submit(int dev_id, uint16_t vchan);
+/**
+ * Reap up to max finished operations (at most 64), oldest first.
+ *
+ * \param failed  Array of at least max entries: failed[i] is set true if operation i of those
+ *                reaped failed, false if it succeeded.
+ * \return how many were reaped.
+ */
+uint16_t keel_env_dma_completed(int dev_id, uint16_t vchan, uint16_t max, bool *failed);
+/** Operations that can still be queued on the vchan now. */
+uint16_t keel_env_dma_burst_capacity(int dev_id, uint16_t vchan);
+/** Stop a device (a stopped device is left as it is). \return 0; -EINVAL; -EIO. */
+int keel_env_dma_stop(int dev_id);
+/** Stop and release a device: it is gone until the environment restarts. \return 0; -EINVAL. */
+int keel_env_dma_close(int dev_id);
 
 /* PCI: addresses, enumeration through sysfs, BAR mapping and config space. */
 struct keel_pci_addr {

@@ -42,6 +42,8 @@ struct keel_app_opts {
 	bool no_huge;
 	const char *hugedir;
 	const char *iova_mode;
+	/** Extra EAL arguments, separated by spaces (--env-context); NULL: none. */
+	const char *env_context;
 	bool wait_for_rpc;
 	bool interrupt_mode;
 	bool enable_coredump;

@@ -8,6 +8,8 @@
 #include "keel/log.h"
 #include "keel/util.h"
 
+#include "env_internal.h"
+
 #include <dirent.h>
 #include <sched.h>
 #include <sys/statfs.h>
@@ -24,7 +26,7 @@
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
-#define ENV_MAX_ARGS 32
+#define ENV_MAX_ARGS 64
 #define ENV_NO_HUGE_DEFAULT_MB 2048
 #ifndef HUGETLBFS_MAGIC
 #define HUGETLBFS_MAGIC 0x958458f6
@@ -33,6 +35,7 @@
 static bool g_env_initialized;
 static bool g_env_no_huge;
 static uint32_t g_pool_seq;
+void (*g_env_dma_fini)(void);
 
 void
 keel_env_opts_init(struct keel_env_opts *opts)
@@ -217,6 +220,35 @@ env_args_free(struct env_args *a)
 	a->argc = 0;
 }
 
+/* Append the words of env_context (extra EAL arguments separated by blanks). */
+static int
+env_context_args(const char *env_context, struct env_args *a)
+{
+	char *copy, *word, *save = NULL;
+	int rc = 0;
+
+	if (env_context == NULL) {
+		return 0;
+	}
+	copy = strdup(env_context);
+	if (copy == NULL) {
+		return -ENOMEM;
+	}
+	for (word = strtok_r(copy, " \t\n", &save); word != NULL;
+	     word = strtok_r(NULL, " \t\n", &save)) {
+		rc = env_arg(a, "%s", word);
+		if (rc == -E2BIG) {
+			KEEL_ERRLOG("env context '%s': too many EAL arguments\n", env_context);
+			rc = -EINVAL;
+		}
+		if (rc != 0) {
+			break;
+		}
+	}
+	free(copy);
+	return rc;
+}
+
 static int
 env_build_args(const struct keel_env_opts *opts, bool no_huge, struct env_args *a)
 {
@@ -266,7 +298,10 @@ env_build_args(const struct keel_env_opts *opts, bool no_huge, struct env_args *
 	}
 	rc |= env_arg(a, "--no-telemetry");
 	rc |= env_arg(a, "--log-level=%s", opts->verbose ? "*:info" : "*:error");
-	return rc == 0 ? 0 : -ENOMEM;
+	if (rc != 0) {
+		return -ENOMEM;
+	}
+	return env_context_args(opts->env_context, a);
 }
 
 int
@@ -330,6 +365,10 @@ keel_env_fini(void)
 {
 	if (!g_env_initialized) {
 		return;
+	}
+	if (g_env_dma_fini != NULL) {
+		g_env_dma_fini();
+		g_env_dma_fini = NULL;
 	}
 	rte_eal_cleanup();
 	g_env_initialized = false;

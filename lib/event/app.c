@@ -332,6 +332,7 @@ app_setup_env(const struct keel_app_opts *opts)
 	env.no_huge = opts->no_huge;
 	env.hugedir = opts->hugedir;
 	env.iova_mode = opts->iova_mode;
+	env.env_context = opts->env_context;
 	env.verbose = keel_log_get_flag("env");
 	return keel_env_init(&env);
 }

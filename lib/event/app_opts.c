@@ -22,6 +22,7 @@
 #define OPT_DISABLE_CPUMASK_LOCKS 266
 #define OPT_NO_RPC_SERVER 267
 #define OPT_PRINT_LEVEL 268
+#define OPT_ENV_CONTEXT 269
 
 static const char *g_common_getopt = "c:de:ghi:m:n:p:r:s:uvL:RB:A:W:";
 
@@ -60,6 +61,7 @@ static const struct option g_common_long_opts[] = {
 	{"disable-cpumask-locks", no_argument, NULL, OPT_DISABLE_CPUMASK_LOCKS},
 	{"no-rpc-server", no_argument, NULL, OPT_NO_RPC_SERVER},
 	{"print-level", required_argument, NULL, OPT_PRINT_LEVEL},
+	{"env-context", required_argument, NULL, OPT_ENV_CONTEXT},
 	{NULL, 0, NULL, 0},
 };
 
@@ -96,6 +98,8 @@ keel_app_usage(const char *name, void (*app_usage)(void))
 	printf("     --no-huge              run on ordinary memory instead of hugepages\n");
 	printf("     --huge-dir <path>      hugetlbfs mount to use\n");
 	printf("     --iova-mode <pa|va>    IOVA mode for device DMA\n");
+	printf("     --env-context <args>   extra DPDK EAL arguments, separated by spaces\n"
+	       "                            (e.g. \"--vdev dma_skeleton\")\n");
 	printf("     --interrupt-mode       idle reactors sleep instead of polling\n");
 	printf("     --msg-mempool-size <n> messages in the inter-thread message pool\n");
 	printf(" -L, --logflag <flag>       enable a log flag (repeatable; 'all' for every flag)\n");
@@ -283,6 +287,9 @@ app_parse_common(int ch, const char *arg, struct keel_app_opts *opts)
 			return -EINVAL;
 		}
 		opts->iova_mode = arg;
+		return 0;
+	case OPT_ENV_CONTEXT:
+		opts->env_context = arg;
 		return 0;
 	case OPT_WAIT_FOR_RPC:
 		opts->wait_for_rpc = true;
