@@ -1,0 +1,95 @@
+/*
+ * JSON-RPC methods of the aio bdev module: bdev_aio_create and bdev_aio_delete, with their old
+ * names construct_aio_bdev and delete_aio_bdev.
+ */
+#include "keel/stdinc.h"
+#include "keel/bdev_module.h"
+#include "keel/log.h"
+#include "keel/rpc.h"
+#include "keel/util.h"
+
+#include <json-c/json.h>
+
+#include "bdev_aio.h"
+
+struct rpc_aio_create {
+	char *filename;
+	char *name;
+	uint32_t block_size;
+};
+
+static const struct keel_rpc_field rpc_aio_create_fields[] =
+	{KEEL_RPC_STR(struct rpc_aio_create, filename, KEEL_REQUIRED, "file or block device"),
+	 KEEL_RPC_STR(struct rpc_aio_create, name, KEEL_REQUIRED, "bdev name"),
+	 KEEL_RPC_U32(struct rpc_aio_create, block_size, KEEL_OPTIONAL,
+		      "bytes; default: the device's logical block size, 512 for a file"),
+	 KEEL_RPC_END};
+
+static void
+rpc_bdev_aio_create(struct keel_jsonrpc_request *req, struct json_object *params)
+{
+	struct rpc_aio_create r = {0};
+	struct aio_bdev_opts opts;
+	struct keel_bdev *bdev;
+	char err[512];
+	int rc;
+
+	if (keel_rpc_decode_params(req, params, rpc_aio_create_fields, &r) != 0) {
+		return;
+	}
+	opts.filename = r.filename;
+	opts.name = r.name;
+	opts.block_size = r.block_size;
+	rc = bdev_aio_create(&opts, &bdev, err, sizeof(err));
+	if (rc != 0) {
+		keel_jsonrpc_send_error(req,
+					rc == -ENOMEM ? KEEL_JSONRPC_ERROR_INTERNAL_ERROR
+						      : KEEL_JSONRPC_ERROR_INVALID_PARAMS,
+					"%s", err);
+	} else {
+		keel_jsonrpc_send_result(req, json_object_new_string(keel_bdev_get_name(bdev)));
+	}
+	keel_rpc_free_decoded(rpc_aio_create_fields, &r);
+}
+KEEL_RPC_REGISTER("bdev_aio_create", rpc_bdev_aio_create, rpc_aio_create_fields, KEEL_RPC_RUNTIME)
+KEEL_RPC_REGISTER_ALIAS_DEPRECATED(rpc_bdev_aio_create, "construct_aio_bdev")
+
+struct rpc_aio_delete {
+	char *name;
+};
+
+static const struct keel_rpc_field rpc_aio_delete_fields[] = {KEEL_RPC_STR(struct rpc_aio_delete,
+									   name, KEEL_REQUIRED,
+									   "bdev name"),
+							      KEEL_RPC_END};
+
+static void
+rpc_bdev_aio_delete_done(void *cb_arg, int rc)
+{
+	struct keel_jsonrpc_request *req = cb_arg;
+
+	if (rc != 0) {
+		keel_jsonrpc_send_error(req, rc, "%s", keel_strerror(-rc));
+	} else {
+		keel_jsonrpc_send_bool_response(req, true);
+	}
+}
+
+static void
+rpc_bdev_aio_delete(struct keel_jsonrpc_request *req, struct json_object *params)
+{
+	struct rpc_aio_delete r = {0};
+	int rc;
+
+	if (keel_rpc_decode_params(req, params, rpc_aio_delete_fields, &r) != 0) {
+		return;
+	}
+	rc = bdev_aio_delete(r.name, rpc_bdev_aio_delete_done, req);
+	if (rc != 0) {
+		keel_jsonrpc_send_error(req, -ENODEV, "No such device: no aio bdev named '%s'",
+					r.name);
+	}
+	keel_rpc_free_decoded(rpc_aio_delete_fields, &r);
+}
+KEEL_RPC_REGISTER("bdev_aio_delete", rpc_bdev_aio_delete, rpc_aio_delete_fields, KEEL_RPC_RUNTIME)
+KEEL_RPC_REGISTER_ALIAS_DEPRECATED(rpc_bdev_aio_delete, "delete_aio_bdev")
