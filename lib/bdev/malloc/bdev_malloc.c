@@ -202,8 +202,9 @@ malloc_submit_request(struct keel_io_channel *_ch, struct keel_bdev_io *io)
 		return;
 	}
 	if (rc != 0) {
-		malloc_complete_later(ch, task, rc == -ENOMEM ? KEEL_BDEV_IO_STATUS_NOMEM :
-					       KEEL_BDEV_IO_STATUS_FAILED);
+		malloc_complete_later(ch, task,
+				      rc == -ENOMEM ? KEEL_BDEV_IO_STATUS_NOMEM
+						    : KEEL_BDEV_IO_STATUS_FAILED);
 	}
 }
 
@@ -351,18 +352,21 @@ malloc_check_opts(const struct malloc_bdev_opts *opts, uint64_t *size_bytes, uin
 	if (bs < MALLOC_MIN_BLOCK_SIZE || bs > MALLOC_MAX_BLOCK_SIZE || (bs & (bs - 1)) != 0) {
 		malloc_set_err(err, err_len,
 			       "Invalid parameter 'block_size': %" PRIu32 " is not a power of two "
-			       "from %u to %u", bs, MALLOC_MIN_BLOCK_SIZE, MALLOC_MAX_BLOCK_SIZE);
+			       "from %u to %u",
+			       bs, MALLOC_MIN_BLOCK_SIZE, MALLOC_MAX_BLOCK_SIZE);
 		return -EINVAL;
 	}
 	if (opts->num_blocks == 0) {
-		malloc_set_err(err, err_len, "Invalid parameter 'num_blocks': must be greater than 0");
+		malloc_set_err(err, err_len,
+			       "Invalid parameter 'num_blocks': must be greater than 0");
 		return -EINVAL;
 	}
 	if (__builtin_mul_overflow(opts->num_blocks, (uint64_t)bs, size_bytes) ||
 	    *size_bytes > SIZE_MAX / 2) {
 		malloc_set_err(err, err_len,
 			       "Invalid parameter 'num_blocks': %" PRIu64 " blocks of %" PRIu32
-			       " bytes is too large", opts->num_blocks, bs);
+			       " bytes is too large",
+			       opts->num_blocks, bs);
 		return -EINVAL;
 	}
 	memset(uuid, 0, 16);
@@ -451,8 +455,10 @@ bdev_malloc_create(const struct malloc_bdev_opts *opts, struct keel_bdev **bdev,
 	rc = keel_bdev_register(&disk->bdev);
 	if (rc != 0) {
 		if (rc == -EEXIST) {
-			malloc_set_err(err, err_len, "Invalid parameter '%s': already in use by "
-				       "another bdev", opts->uuid != NULL ? "uuid" : "name");
+			malloc_set_err(err, err_len,
+				       "Invalid parameter '%s': already in use by "
+				       "another bdev",
+				       opts->uuid != NULL ? "uuid" : "name");
 		} else {
 			malloc_set_err(err, err_len, "cannot register bdev '%s': %s", name,
 				       keel_strerror(-rc));
@@ -484,8 +490,8 @@ bdev_malloc_delete(const char *name, keel_bdev_done_cb cb, void *cb_arg)
  * create Malloc0 .. Malloc<N-1>.
  */
 static int
-malloc_conf_int(struct keel_conf *conf, struct keel_conf_section *sp, const char *key,
-		int64_t min, int64_t max, int64_t *val)
+malloc_conf_int(struct keel_conf *conf, struct keel_conf_section *sp, const char *key, int64_t min,
+		int64_t max, int64_t *val)
 {
 	int rc = keel_conf_section_get_intval(sp, key, val);
 
@@ -494,9 +500,9 @@ malloc_conf_int(struct keel_conf *conf, struct keel_conf_section *sp, const char
 	}
 	if (rc != 0 || *val < min || *val > max) {
 		KEEL_ERRLOG("%s:%d: [Malloc] %s: expected an integer from %" PRId64 " to %" PRId64
-			    ", got '%s'\n", keel_conf_get_name(conf),
-			    keel_conf_section_get_item_line(sp, key, 0), key, min, max,
-			    keel_conf_section_get_val(sp, key));
+			    ", got '%s'\n",
+			    keel_conf_get_name(conf), keel_conf_section_get_item_line(sp, key, 0),
+			    key, min, max, keel_conf_section_get_val(sp, key));
 		return -EINVAL;
 	}
 	return 0;
@@ -541,8 +547,8 @@ malloc_read_conf(void)
 			     &block_size);
 	if (rc == 0 && (block_size & (block_size - 1)) != 0) {
 		KEEL_ERRLOG("%s:%d: [Malloc] BlockSize: %" PRId64 " is not a power of two\n",
-			    keel_conf_get_name(conf), keel_conf_section_get_item_line(sp, "BlockSize", 0),
-			    block_size);
+			    keel_conf_get_name(conf),
+			    keel_conf_section_get_item_line(sp, "BlockSize", 0), block_size);
 		return -EINVAL;
 	} else if (rc != 0 && rc != -ENOENT) {
 		return rc;
@@ -555,8 +561,9 @@ malloc_read_conf(void)
 		snprintf(name, sizeof(name), "Malloc%" PRId64, i);
 		rc = bdev_malloc_create(&opts, &bdev, err, sizeof(err));
 		if (rc != 0) {
-			KEEL_ERRLOG("%s:%d: [Malloc] cannot create %s: %s\n", keel_conf_get_name(conf),
-				    keel_conf_section_get_line(sp), name, err);
+			KEEL_ERRLOG("%s:%d: [Malloc] cannot create %s: %s\n",
+				    keel_conf_get_name(conf), keel_conf_section_get_line(sp), name,
+				    err);
 			return rc;
 		}
 	}

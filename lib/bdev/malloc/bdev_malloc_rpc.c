@@ -61,9 +61,11 @@ rpc_bdev_malloc_create(struct keel_jsonrpc_request *req, struct json_object *par
 		return;
 	}
 	if (r.md_size != 0 || r.dif_type != 0) {
-		keel_jsonrpc_send_error(req, KEEL_JSONRPC_ERROR_INVALID_PARAMS,
-					"Invalid parameter '%s': metadata and protection information "
-					"are not supported", r.md_size != 0 ? "md_size" : "dif_type");
+		keel_jsonrpc_send_error(
+			req, KEEL_JSONRPC_ERROR_INVALID_PARAMS,
+			"Invalid parameter '%s': metadata and protection information "
+			"are not supported",
+			r.md_size != 0 ? "md_size" : "dif_type");
 		goto out;
 	}
 	opts.name = r.name;

@@ -99,8 +99,9 @@ null_submit_request(struct keel_io_channel *_ch, struct keel_bdev_io *io)
 	struct null_channel *ch = keel_io_channel_get_ctx(_ch);
 	struct null_io *nio = (struct null_io *)io->driver_ctx;
 
-	nio->status = keel_likely(null_io_type_supported(NULL, io->type)) ?
-		      KEEL_BDEV_IO_STATUS_SUCCESS : KEEL_BDEV_IO_STATUS_FAILED;
+	nio->status = keel_likely(null_io_type_supported(NULL, io->type))
+			      ? KEEL_BDEV_IO_STATUS_SUCCESS
+			      : KEEL_BDEV_IO_STATUS_FAILED;
 	if (STAILQ_EMPTY(&ch->pending)) {
 		keel_poller_resume(ch->poller);
 	}
@@ -218,17 +219,20 @@ null_check_opts(const struct null_bdev_opts *opts, uint8_t uuid[16], char *err, 
 	if (bs < NULL_MIN_BLOCK_SIZE || bs > NULL_MAX_BLOCK_SIZE || (bs & (bs - 1)) != 0) {
 		null_set_err(err, err_len,
 			     "Invalid parameter 'block_size': %" PRIu32 " is not a power of two "
-			     "from %u to %u", bs, NULL_MIN_BLOCK_SIZE, NULL_MAX_BLOCK_SIZE);
+			     "from %u to %u",
+			     bs, NULL_MIN_BLOCK_SIZE, NULL_MAX_BLOCK_SIZE);
 		return -EINVAL;
 	}
 	if (opts->num_blocks == 0) {
-		null_set_err(err, err_len, "Invalid parameter 'num_blocks': must be greater than 0");
+		null_set_err(err, err_len,
+			     "Invalid parameter 'num_blocks': must be greater than 0");
 		return -EINVAL;
 	}
 	if (__builtin_mul_overflow(opts->num_blocks, (uint64_t)bs, &size_bytes)) {
 		null_set_err(err, err_len,
 			     "Invalid parameter 'num_blocks': %" PRIu64 " blocks of %" PRIu32
-			     " bytes is too large", opts->num_blocks, bs);
+			     " bytes is too large",
+			     opts->num_blocks, bs);
 		return -EINVAL;
 	}
 	memset(uuid, 0, 16);
@@ -281,8 +285,10 @@ bdev_null_create(const struct null_bdev_opts *opts, struct keel_bdev **bdev, cha
 	rc = keel_bdev_register(&disk->bdev);
 	if (rc != 0) {
 		if (rc == -EEXIST) {
-			null_set_err(err, err_len, "Invalid parameter '%s': already in use by "
-				     "another bdev", opts->uuid != NULL ? "uuid" : "name");
+			null_set_err(err, err_len,
+				     "Invalid parameter '%s': already in use by "
+				     "another bdev",
+				     opts->uuid != NULL ? "uuid" : "name");
 		} else {
 			null_set_err(err, err_len, "cannot register bdev '%s': %s", opts->name,
 				     keel_strerror(-rc));
@@ -328,16 +334,18 @@ null_conf_parse_dev(struct keel_conf *conf, struct keel_conf_section *sp, int id
 	}
 	if (keel_parse_u64(size, &size_mb) != 0 || size_mb == 0 ||
 	    size_mb > UINT64_MAX / (1024 * 1024)) {
-		KEEL_ERRLOG("%s:%d: [Null] Dev %s: size '%s' is not a number of MB greater than 0\n",
-			    keel_conf_get_name(conf), line, name, size);
+		KEEL_ERRLOG(
+			"%s:%d: [Null] Dev %s: size '%s' is not a number of MB greater than 0\n",
+			keel_conf_get_name(conf), line, name, size);
 		return -EINVAL;
 	}
-	if (bs != NULL && (keel_parse_u32(bs, &block_size) != 0 ||
-			   block_size < NULL_MIN_BLOCK_SIZE || block_size > NULL_MAX_BLOCK_SIZE ||
-			   (block_size & (block_size - 1)) != 0)) {
+	if (bs != NULL &&
+	    (keel_parse_u32(bs, &block_size) != 0 || block_size < NULL_MIN_BLOCK_SIZE ||
+	     block_size > NULL_MAX_BLOCK_SIZE || (block_size & (block_size - 1)) != 0)) {
 		KEEL_ERRLOG("%s:%d: [Null] Dev %s: block size '%s' is not a power of two from %u "
-			    "to %u\n", keel_conf_get_name(conf), line, name, bs,
-			    NULL_MIN_BLOCK_SIZE, NULL_MAX_BLOCK_SIZE);
+			    "to %u\n",
+			    keel_conf_get_name(conf), line, name, bs, NULL_MIN_BLOCK_SIZE,
+			    NULL_MAX_BLOCK_SIZE);
 		return -EINVAL;
 	}
 	opts->name = name;

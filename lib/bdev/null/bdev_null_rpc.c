@@ -91,9 +91,11 @@ rpc_bdev_null_create(struct keel_jsonrpc_request *req, struct json_object *param
 		return;
 	}
 	if (r.md_size != 0 || r.dif_type != 0) {
-		keel_jsonrpc_send_error(req, KEEL_JSONRPC_ERROR_INVALID_PARAMS,
-					"Invalid parameter '%s': metadata and protection information "
-					"are not supported", r.md_size != 0 ? "md_size" : "dif_type");
+		keel_jsonrpc_send_error(
+			req, KEEL_JSONRPC_ERROR_INVALID_PARAMS,
+			"Invalid parameter '%s': metadata and protection information "
+			"are not supported",
+			r.md_size != 0 ? "md_size" : "dif_type");
 		goto out;
 	}
 	if (rpc_null_num_blocks(req, &r, &opts.num_blocks) != 0) {
@@ -112,8 +114,7 @@ rpc_bdev_null_create(struct keel_jsonrpc_request *req, struct json_object *param
 out:
 	keel_rpc_free_decoded(g_null_create_fields, &r);
 }
-KEEL_RPC_REGISTER("bdev_null_create", rpc_bdev_null_create, g_null_create_fields,
-		  KEEL_RPC_RUNTIME)
+KEEL_RPC_REGISTER("bdev_null_create", rpc_bdev_null_create, g_null_create_fields, KEEL_RPC_RUNTIME)
 KEEL_RPC_REGISTER_ALIAS_DEPRECATED(rpc_bdev_null_create, "construct_null_bdev")
 
 struct rpc_null_delete {
@@ -154,6 +155,5 @@ rpc_bdev_null_delete(struct keel_jsonrpc_request *req, struct json_object *param
 	}
 	keel_rpc_free_decoded(g_null_delete_fields, &r);
 }
-KEEL_RPC_REGISTER("bdev_null_delete", rpc_bdev_null_delete, g_null_delete_fields,
-		  KEEL_RPC_RUNTIME)
+KEEL_RPC_REGISTER("bdev_null_delete", rpc_bdev_null_delete, g_null_delete_fields, KEEL_RPC_RUNTIME)
 KEEL_RPC_REGISTER_ALIAS_DEPRECATED(rpc_bdev_null_delete, "delete_null_bdev")

@@ -100,7 +100,8 @@ count_bdevs(void)
 static struct keel_bdev *
 create_malloc(const char *name, uint64_t num_blocks, uint32_t block_size)
 {
-	struct malloc_bdev_opts opts = {.name = name, .num_blocks = num_blocks,
+	struct malloc_bdev_opts opts = {.name = name,
+					.num_blocks = num_blocks,
 					.block_size = block_size};
 	struct keel_bdev *bdev = NULL;
 	char err[300];
@@ -228,7 +229,9 @@ generated_names_take_the_lowest_free_number(void)
 static void
 create_sets_geometry_product_and_io_types(void)
 {
-	struct malloc_bdev_opts opts = {.name = "M", .num_blocks = 64, .block_size = 4096,
+	struct malloc_bdev_opts opts = {.name = "M",
+					.num_blocks = 64,
+					.block_size = 4096,
 					.optimal_io_boundary = 8};
 	struct keel_bdev *bdev;
 	char err[300];
@@ -404,8 +407,8 @@ compare_and_write_writes_only_when_equal(void)
 	fill_pattern(neu, 512, 2);
 	CU_ASSERT(keel_bdev_write_blocks(o.desc, o.ch, old, 5, 1, io_done, &w) == 0);
 	poll_threads(10);
-	CU_ASSERT(keel_bdev_comparev_and_writev_blocks(o.desc, o.ch, &cmp_iov, 1, &write_iov, 1,
-						       5, 1, io_done, &c) == 0);
+	CU_ASSERT(keel_bdev_comparev_and_writev_blocks(o.desc, o.ch, &cmp_iov, 1, &write_iov, 1, 5,
+						       1, io_done, &c) == 0);
 	poll_until(&c.done, 1);
 	CU_ASSERT(c.success);
 	CU_ASSERT(keel_bdev_read_blocks(o.desc, o.ch, back, 5, 1, io_done, &r) == 0);
@@ -414,8 +417,8 @@ compare_and_write_writes_only_when_equal(void)
 	/* The block now holds neu: comparing with old fails and leaves it as it is. */
 	c = (struct io_result){0};
 	fill_pattern(neu, 512, 3);
-	CU_ASSERT(keel_bdev_comparev_and_writev_blocks(o.desc, o.ch, &cmp_iov, 1, &write_iov, 1,
-						       5, 1, io_done, &c) == 0);
+	CU_ASSERT(keel_bdev_comparev_and_writev_blocks(o.desc, o.ch, &cmp_iov, 1, &write_iov, 1, 5,
+						       1, io_done, &c) == 0);
 	poll_until(&c.done, 1);
 	CU_ASSERT(!c.success);
 	CU_ASSERT(c.status == KEEL_BDEV_IO_STATUS_MISCOMPARE);
@@ -609,8 +612,11 @@ static void
 config_json_recreates_the_bdev_with_its_uuid(void)
 {
 	const char *uuid = "d3a1c0de-5a5a-4bcd-8e0f-0123456789ab";
-	struct malloc_bdev_opts opts = {.name = "MCfg", .uuid = uuid, .num_blocks = 300,
-					.block_size = 1024, .optimal_io_boundary = 16};
+	struct malloc_bdev_opts opts = {.name = "MCfg",
+					.uuid = uuid,
+					.num_blocks = 300,
+					.block_size = 1024,
+					.optimal_io_boundary = 16};
 	struct json_object *arr = json_object_new_array(), *call, *params;
 	struct keel_bdev *bdev;
 	char err[300], got[KEEL_UUID_STRING_LEN];
@@ -794,20 +800,21 @@ rpc_create_and_delete_by_new_and_old_names(void)
 	struct keel_bdev *b;
 
 	resp = rpc_call("construct_malloc_bdev", "{\"name\": \"Malloc0\", \"num_blocks\": 131072, "
-			"\"block_size\": 512}");
+						 "\"block_size\": 512}");
 	CU_ASSERT(strcmp(json_object_get_string(param(resp, "result")), "Malloc0") == 0);
 	b = keel_bdev_get_by_name("Malloc0");
 	CU_ASSERT_FATAL(b != NULL);
 	CU_ASSERT(keel_bdev_get_num_blocks(b) == 131072);
 	/* Without a name: the lowest free MallocN. */
 	resp = rpc_call("bdev_malloc_create", "{\"num_blocks\": 16, \"block_size\": 4096, "
-			"\"uuid\": \"a1b2c3d4-0000-4000-8000-000000000001\", "
-			"\"optimal_io_boundary\": 4}");
+					      "\"uuid\": \"a1b2c3d4-0000-4000-8000-000000000001\", "
+					      "\"optimal_io_boundary\": 4}");
 	CU_ASSERT(strcmp(json_object_get_string(param(resp, "result")), "Malloc1") == 0);
 	CU_ASSERT(keel_bdev_get_by_name("a1b2c3d4-0000-4000-8000-000000000001") ==
 		  keel_bdev_get_by_name("Malloc1"));
 	/* Newer clients' zero metadata fields are accepted. */
-	resp = rpc_call("bdev_malloc_create", "{\"name\": \"MMd\", \"num_blocks\": 8, "
+	resp = rpc_call("bdev_malloc_create",
+			"{\"name\": \"MMd\", \"num_blocks\": 8, "
 			"\"block_size\": 512, \"md_size\": 0, \"dif_type\": 0, "
 			"\"dif_is_head_of_md\": false, \"md_interleave\": false}");
 	CU_ASSERT(param(resp, "result") != NULL);

@@ -97,7 +97,8 @@ count_bdevs(void)
 static struct keel_bdev *
 create_null(const char *name, uint64_t num_blocks, uint32_t block_size)
 {
-	struct null_bdev_opts opts = {.name = name, .num_blocks = num_blocks,
+	struct null_bdev_opts opts = {.name = name,
+				      .num_blocks = num_blocks,
 				      .block_size = block_size};
 	struct keel_bdev *bdev = NULL;
 	char err[300];
@@ -249,7 +250,9 @@ every_io_type_completes_later_and_reads_leave_the_buffer_alone(void)
 static void
 a_burst_completes_in_one_poll_without_messages_and_the_poller_pauses(void)
 {
-	enum { N = 64 };
+	enum {
+		N = 64
+	};
 	struct keel_bdev_desc *desc;
 	struct keel_io_channel *ch;
 	struct io_result r = {0};
@@ -412,7 +415,9 @@ static void
 given_uuid_is_kept_and_written_to_the_config(void)
 {
 	const char *uuid = "6f2d9a1e-0c55-4b8e-9e41-5a0f1b2c3d4e";
-	struct null_bdev_opts opts = {.name = "NullU", .uuid = uuid, .num_blocks = 100,
+	struct null_bdev_opts opts = {.name = "NullU",
+				      .uuid = uuid,
+				      .num_blocks = 100,
 				      .block_size = 4096};
 	struct json_object *arr = json_object_new_array(), *call, *params, *v;
 	struct keel_bdev *bdev;
@@ -562,13 +567,14 @@ rpc_create_and_delete_in_both_shapes_and_names(void)
 	struct keel_bdev *b;
 
 	resp = rpc_call("bdev_null_create", "{\"name\": \"RNull0\", \"num_blocks\": 256, "
-			"\"block_size\": 4096}");
+					    "\"block_size\": 4096}");
 	CU_ASSERT(strcmp(json_object_get_string(resp_get(resp, "result")), "RNull0") == 0);
 	b = keel_bdev_get_by_name("RNull0");
 	CU_ASSERT_FATAL(b != NULL);
 	CU_ASSERT(keel_bdev_get_num_blocks(b) == 256);
 	/* The oldest clients sent the size in MiB. */
-	resp = rpc_call("construct_null_bdev", "{\"name\": \"RNull1\", \"total_size\": 4, "
+	resp = rpc_call("construct_null_bdev",
+			"{\"name\": \"RNull1\", \"total_size\": 4, "
 			"\"block_size\": 512, \"uuid\": \"1b4e28ba-2fa1-11d2-883f-0016d3cca427\"}");
 	CU_ASSERT(strcmp(json_object_get_string(resp_get(resp, "result")), "RNull1") == 0);
 	b = keel_bdev_get_by_name("RNull1");
@@ -577,8 +583,8 @@ rpc_create_and_delete_in_both_shapes_and_names(void)
 	CU_ASSERT(keel_bdev_get_by_name("1b4e28ba-2fa1-11d2-883f-0016d3cca427") == b);
 	/* Newer clients' zero metadata fields are accepted. */
 	resp = rpc_call("bdev_null_create", "{\"name\": \"RNull2\", \"num_blocks\": 8, "
-			"\"block_size\": 512, \"md_size\": 0, \"dif_type\": 0, "
-			"\"dif_is_head_of_md\": false}");
+					    "\"block_size\": 512, \"md_size\": 0, \"dif_type\": 0, "
+					    "\"dif_is_head_of_md\": false}");
 	CU_ASSERT(resp_get(resp, "result") != NULL);
 
 	resp = rpc_call("bdev_null_delete", "{\"name\": \"RNull0\"}");
@@ -612,11 +618,13 @@ rpc_errors_name_the_parameter_and_leave_nothing(void)
 		{"{\"name\": \"E\", \"num_blocks\": 8}", "block_size"},
 		{"{\"num_blocks\": 8, \"block_size\": 512}", "name"},
 		{"{\"name\": \"\", \"num_blocks\": 8, \"block_size\": 512}", "name"},
-		{"{\"name\": \"E\", \"num_blocks\": 8, \"block_size\": 512, \"uuid\": \"x\"}", "uuid"},
+		{"{\"name\": \"E\", \"num_blocks\": 8, \"block_size\": 512, \"uuid\": \"x\"}",
+		 "uuid"},
 		{"{\"name\": \"E\", \"num_blocks\": 8, \"block_size\": 512, \"md_size\": 8}",
 		 "md_size"},
 		{"{\"name\": \"E\", \"num_blocks\": -8, \"block_size\": 512}", "num_blocks"},
-		{"{\"name\": \"E\", \"num_blocks\": 8, \"block_size\": 512, \"color\": 1}", "color"},
+		{"{\"name\": \"E\", \"num_blocks\": 8, \"block_size\": 512, \"color\": 1}",
+		 "color"},
 	};
 	struct json_object *resp;
 	int before = count_bdevs();
@@ -635,7 +643,7 @@ rpc_errors_name_the_parameter_and_leave_nothing(void)
 
 	create_null("Taken", 8, 512);
 	resp = rpc_call("bdev_null_create", "{\"name\": \"Taken\", \"num_blocks\": 8, "
-			"\"block_size\": 512}");
+					    "\"block_size\": 512}");
 	CU_ASSERT(resp_error_code(resp) == -EEXIST);
 	CU_ASSERT(resp_error_mentions(resp, "Taken"));
 	CU_ASSERT(count_bdevs() == before + 1);
