@@ -117,6 +117,8 @@ struct keel_sock_group {
 };
 
 void keel_sock_impl_register(struct keel_sock_impl_ops *ops);
+/** A registered implementation by name, or NULL. */
+const struct keel_sock_impl_ops *keel_sock_impl_get(const char *name);
 #define KEEL_SOCK_REGISTER_IMPL(_name, _ops)                                                       \
 	__attribute__((constructor)) static void keel_sock_impl_register_##_name(void)            \
 	{                                                                                          \

@@ -37,6 +37,12 @@ sock_find_impl(const char *name)
 	return NULL;
 }
 
+const struct keel_sock_impl_ops *
+keel_sock_impl_get(const char *name)
+{
+	return sock_find_impl(name);
+}
+
 static const struct keel_sock_impl_ops *
 sock_default_impl(void)
 {

@@ -42,9 +42,9 @@ rpc_bdev_aio_create(struct keel_jsonrpc_request *req, struct json_object *params
 	opts.block_size = r.block_size;
 	rc = bdev_aio_create(&opts, &bdev, err, sizeof(err));
 	if (rc != 0) {
-		keel_jsonrpc_send_error(req,
-					rc == -ENOMEM ? KEEL_JSONRPC_ERROR_INTERNAL_ERROR
-						      : KEEL_JSONRPC_ERROR_INVALID_PARAMS,
+		/* A bad value is -32602; otherwise the errno, as SPDK answers (-2 for a missing
+		 * file, -17 for a name in use). The message names the parameter either way. */
+		keel_jsonrpc_send_error(req, rc == -EINVAL ? KEEL_JSONRPC_ERROR_INVALID_PARAMS : rc,
 					"%s", err);
 	} else {
 		keel_jsonrpc_send_result(req, json_object_new_string(keel_bdev_get_name(bdev)));
