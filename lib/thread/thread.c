@@ -648,6 +648,17 @@ keel_poller_unregister(struct keel_poller **ppoller)
 	*ppoller = NULL;
 	thread = poller->thread;
 	assert(thread == tls_thread);
+	/* The caller may close the fd right after: stop watching it now, not in the run loop,
+	 * or a new fd with the same number could be removed in its place. */
+	if (poller->intr_fd >= 0) {
+		epoll_ctl(thread->epfd, EPOLL_CTL_DEL, poller->intr_fd, NULL);
+		poller->intr_fd = -1;
+		if (poller->period_us == 0 && poller->state != POLLER_STATE_PAUSED &&
+		    poller->state != POLLER_STATE_PAUSING) {
+			/* It counted as an fd-backed poller; keep active_without_fd right below. */
+			thread->active_without_fd++;
+		}
+	}
 	if (poller->period_us == 0 && poller->intr_fd < 0 && poller->state != POLLER_STATE_PAUSED &&
 	    poller->state != POLLER_STATE_PAUSING) {
 		thread->active_without_fd--;
