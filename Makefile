@@ -2,6 +2,7 @@
 #   make            build everything (run ./configure first)
 #   make run        install dependencies, build, start iscsi_tgt on its default configuration
 #   make test       install dependencies, build, run every unit and integration test
+#   make test-asan  the same on an ASan+UBSan debug build, then back to the tree's own options
 #   make install    install under the configured prefix
 #   make clean      remove build output
 
@@ -13,7 +14,7 @@ else
 Q := @
 endif
 
-.PHONY: all lib app test-build clean install run test test-unit test-integration \
+.PHONY: all lib app test-build clean install run test test-asan test-unit test-integration \
 	format format-check deps
 
 all: app test-build
@@ -53,6 +54,18 @@ run: deps
 test: deps
 	$(Q)$(MAKE) all
 	$(Q)test/run_tests.sh
+
+# Reconfigure with AddressSanitizer, UndefinedBehaviorSanitizer and debug, rebuild from clean,
+# run every test; then configure and rebuild with the options mk/config.mk's first line records.
+# The exit status is the tests'. Sanitizer reports (leaks included) fail the test that hit them.
+test-asan: deps
+	$(Q)prev=$$(sed -n '1s|^# Written by ./configure *||p' mk/config.mk 2> /dev/null); \
+	./configure --enable-asan --enable-ubsan --enable-debug > /dev/null && \
+		$(MAKE) clean && $(MAKE) -j2 all && test/run_tests.sh; \
+	rc=$$?; \
+	echo "test-asan: back to ./configure $$prev"; \
+	./configure $$prev > /dev/null && $(MAKE) clean && $(MAKE) -j2 all || rc=1; \
+	exit $$rc
 
 test-unit: all
 	$(Q)test/run_tests.sh unit

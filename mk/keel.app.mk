@@ -12,6 +12,6 @@ $(APP): $(OBJS) $(call keel_lib_files,$(KEEL_LIBS))
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(OBJS) $(call keel_link_libs,$(KEEL_LIBS))
 
 clean:
-	$(Q)rm -f $(OBJS) $(OBJS:.o=.d) $(APP)
+	$(Q)rm -f $(OBJS) $(OBJS:.o=.d) $(OBJS:.o=.gcno) $(OBJS:.o=.gcda) $(APP)
 
 -include $(OBJS:.o=.d)

@@ -14,6 +14,6 @@ $(LIB): $(OBJS)
 	$(Q)$(AR) rcs $@ $(OBJS)
 
 clean:
-	$(Q)rm -f $(OBJS) $(OBJS:.o=.d) $(LIB)
+	$(Q)rm -f $(OBJS) $(OBJS:.o=.d) $(OBJS:.o=.gcno) $(OBJS:.o=.gcda) $(LIB)
 
 -include $(OBJS:.o=.d)

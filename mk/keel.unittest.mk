@@ -14,6 +14,6 @@ $(TESTS): %: %.o $(call keel_lib_files,$(KEEL_LIBS))
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(call keel_link_libs,$(KEEL_LIBS)) $(CUNIT_LIBS)
 
 clean:
-	$(Q)rm -f $(OBJS) $(OBJS:.o=.d) $(TESTS)
+	$(Q)rm -f $(OBJS) $(OBJS:.o=.d) $(OBJS:.o=.gcno) $(OBJS:.o=.gcda) $(TESTS)
 
 -include $(OBJS:.o=.d)
