@@ -130,7 +130,13 @@ ut_fd_count(void)
 static void
 ut_path(char *buf, size_t len, const char *dir, const char *name)
 {
-	snprintf(buf, len, "%s/%s", dir, name);
+	int n = snprintf(buf, len, "%s/%s", dir, name);
+
+	/* Also runs from suite clean-up, where CUnit cannot assert: a path that does not fit
+	 * becomes "", which every use then fails on. */
+	if (n < 0 || (size_t)n >= len) {
+		buf[0] = '\0';
+	}
 }
 
 static void
@@ -742,7 +748,7 @@ aligned_buffers_read_and_write_in_place(void)
 	struct ut_io r = {0};
 	struct ut_bdev b;
 	struct iovec iov[2];
-	uint8_t *buf;
+	uint8_t *buf = NULL;
 	char path[128];
 	size_t i;
 
