@@ -1088,7 +1088,7 @@ mode_sense6_changeable_values_include_the_control_page(void)
 	p += 12;
 	CU_ASSERT(p[0] == 0x1c && p[2] == 0x08 && p[3] == 0x0f); /* DEXCPT, MRIE */
 
-	/* The control page alone, as the test tool's SWP helper asks for it. */
+	/* The control page alone, as iscsi-test-cu reads it before it sets SWP. */
 	t = RUN(255, 0x1a, 0x08, 0x4a, 0x00, 255, 0);
 	CU_ASSERT(ut_good(t));
 	CU_ASSERT(t->data_transferred == 16);
