@@ -55,7 +55,9 @@ else
 Q := @
 endif
 
-%.o: %.c
+# Objects depend on the configuration too: after ./configure changes an option, 'make'
+# rebuilds everything (configure leaves mk/config.mk alone when nothing changed).
+%.o: %.c $(KEEL_ROOT_DIR)/mk/config.mk
 	@$(if $(Q),echo "  CC $(subst $(KEEL_ROOT_DIR)/,,$(abspath $@))")
 	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
