@@ -49,9 +49,9 @@ struct pr_nexus {
 
 /* How a command fares under a persistent reservation held by someone else. */
 enum pr_class {
-	PR_CLASS_ALLOWED,	/* passes every reservation */
-	PR_CLASS_READ,		/* passes Write Exclusive types (reads, or only reports) */
-	PR_CLASS_WRITE,		/* only holders, and registrants of RO/AR types */
+	PR_CLASS_ALLOWED, /* passes every reservation */
+	PR_CLASS_READ,    /* passes Write Exclusive types (reads, or only reports) */
+	PR_CLASS_WRITE,   /* only holders, and registrants of RO/AR types */
 };
 
 TAILQ_HEAD(pr_reg_list, scsi_pr_registrant);
@@ -67,14 +67,14 @@ struct pr_out {
 	struct keel_scsi_task *task;
 	struct keel_scsi_lun *lun;
 	struct pr_nexus nx;
-	struct scsi_pr_registrant *reg;		/* the sender's registration, or NULL */
+	struct scsi_pr_registrant *reg; /* the sender's registration, or NULL */
 	const uint8_t *param;
 	uint32_t param_len;
 	uint8_t sa;
 	uint8_t scope;
 	uint8_t type;
-	uint64_t key;				/* RESERVATION KEY */
-	uint64_t sa_key;			/* SERVICE ACTION RESERVATION KEY */
+	uint64_t key;    /* RESERVATION KEY */
+	uint64_t sa_key; /* SERVICE ACTION RESERVATION KEY */
 	bool spec_i_pt;
 	bool all_tg_pt;
 	bool aptpl;
@@ -82,8 +82,8 @@ struct pr_out {
 	struct pr_note *notes;
 	size_t num_notes;
 	struct pr_reg_list removed;
-	bool save;				/* the APTPL file must be rewritten */
-	bool abort;				/* PREEMPT AND ABORT: abort their tasks */
+	bool save;  /* the APTPL file must be rewritten */
+	bool abort; /* PREEMPT AND ABORT: abort their tasks */
 	int aborts_pending;
 };
 
@@ -190,7 +190,7 @@ pr_invalid_param(struct keel_scsi_task *task, int byte, int bit)
 {
 	uint8_t sks[3];
 
-	sks[0] = bit >= 0 ? 0x08 | (bit & 7) : 0;	/* C/D 0: the parameter list */
+	sks[0] = bit >= 0 ? 0x08 | (bit & 7) : 0; /* C/D 0: the parameter list */
 	keel_to_be16(&sks[1], (uint16_t)byte);
 	scsi_task_set_sense(task, KEEL_SCSI_SENSE_ILLEGAL_REQUEST,
 			    KEEL_SCSI_ASC_INVALID_FIELD_IN_PARAMETER_LIST, sks, 0, false);
@@ -258,7 +258,7 @@ pr_find_reg(struct scsi_pr_state *pr, const struct pr_nexus *nx)
 {
 	struct scsi_pr_registrant *reg, *device_reg = NULL;
 
-	TAILQ_FOREACH(reg, &pr->registrants, link) {
+	TAILQ_FOREACH (reg, &pr->registrants, link) {
 		if (!pr_reg_matches(reg, nx)) {
 			continue;
 		}
@@ -289,7 +289,7 @@ pr_count(struct scsi_pr_state *pr)
 	struct scsi_pr_registrant *reg;
 	size_t n = 0;
 
-	TAILQ_FOREACH(reg, &pr->registrants, link) {
+	TAILQ_FOREACH (reg, &pr->registrants, link) {
 		n++;
 	}
 	return n;
@@ -475,7 +475,7 @@ pr_serialize(const struct scsi_pr_state *pr, FILE *f)
 	int i = 0, holder = -1;
 
 	fprintf(f, "%s\ngeneration %" PRIu32 "\n", PR_FILE_MAGIC, pr->generation);
-	TAILQ_FOREACH(reg, &pr->registrants, link) {
+	TAILQ_FOREACH (reg, &pr->registrants, link) {
 		if (reg == pr->holder) {
 			holder = i;
 		}
@@ -562,7 +562,7 @@ pr_save(struct keel_scsi_lun *lun)
 	int rc;
 
 	if (lun->bdev == NULL) {
-		return;		/* nothing to name a file after */
+		return; /* nothing to name a file after */
 	}
 	pthread_mutex_lock(&g_pr_file_lock);
 	pthread_mutex_lock(&lun->lock);
@@ -682,7 +682,7 @@ pr_load_file(struct scsi_pr_state *pr, FILE *f)
 	pr->aptpl = true;
 	if (holder != ULONG_MAX) {
 		i = 0;
-		TAILQ_FOREACH(reg, &pr->registrants, link) {
+		TAILQ_FOREACH (reg, &pr->registrants, link) {
 			if (i++ == holder) {
 				pr->holder = reg;
 				pr->type = (uint8_t)type;
@@ -720,8 +720,8 @@ scsi_pr_load(struct keel_scsi_lun *lun)
 				pr->generation = 0;
 			} else {
 				KEEL_NOTICELOG("LUN %" PRIu64 " (%s): restored %zu persistent "
-					       "reservation registrations from %s\n", lun->id,
-					       lun->bdev_name, pr_count(pr), path);
+					       "reservation registrations from %s\n",
+					       lun->id, lun->bdev_name, pr_count(pr), path);
 			}
 		}
 	}
@@ -729,7 +729,8 @@ scsi_pr_load(struct keel_scsi_lun *lun)
 	pthread_mutex_unlock(&lun->lock);
 	if (rc != 0) {
 		KEEL_ERRLOG("LUN %" PRIu64 " (%s): cannot restore persistent reservations from %s: "
-			    "%s\n", lun->id, lun->bdev_name, path, keel_strerror(-rc));
+			    "%s\n",
+			    lun->id, lun->bdev_name, path, keel_strerror(-rc));
 	}
 }
 
@@ -789,8 +790,8 @@ pr_classify(const uint8_t *cdb)
 	case KEEL_SCSI_READ_CAPACITY_10:
 	case KEEL_SCSI_LOG_SENSE:
 	case KEEL_SCSI_PERSISTENT_RESERVE_IN:
-	case KEEL_SCSI_PERSISTENT_RESERVE_OUT:	/* each service action checks for itself */
-	case KEEL_SCSI_RESERVE_6:		/* refused in execution while PR state exists */
+	case KEEL_SCSI_PERSISTENT_RESERVE_OUT: /* each service action checks for itself */
+	case KEEL_SCSI_RESERVE_6:              /* refused in execution while PR state exists */
 	case KEEL_SCSI_RELEASE_6:
 	case KEEL_SCSI_RESERVE_10:
 	case KEEL_SCSI_RELEASE_10:
@@ -799,8 +800,8 @@ pr_classify(const uint8_t *cdb)
 		if ((cdb[1] & 0x1f) == KEEL_SCSI_SAI_READ_CAPACITY_16) {
 			return PR_CLASS_ALLOWED;
 		}
-		return (cdb[1] & 0x1f) == KEEL_SCSI_SAI_GET_LBA_STATUS ? PR_CLASS_READ :
-									PR_CLASS_WRITE;
+		return (cdb[1] & 0x1f) == KEEL_SCSI_SAI_GET_LBA_STATUS ? PR_CLASS_READ
+								       : PR_CLASS_WRITE;
 	case KEEL_SCSI_MAINTENANCE_IN:
 		switch (cdb[1] & 0x1f) {
 		case KEEL_SCSI_MI_REPORT_TARGET_PORT_GROUPS:
@@ -870,7 +871,7 @@ pr_spc2_allows(const uint8_t *cdb)
 	case KEEL_SCSI_REPORT_LUNS:
 	case KEEL_SCSI_REQUEST_SENSE:
 	case KEEL_SCSI_LOG_SENSE:
-	case KEEL_SCSI_RELEASE_6:	/* completes with GOOD and changes nothing */
+	case KEEL_SCSI_RELEASE_6: /* completes with GOOD and changes nothing */
 	case KEEL_SCSI_RELEASE_10:
 		return true;
 	case KEEL_SCSI_PREVENT_ALLOW_MEDIUM_REMOVAL:
@@ -994,7 +995,7 @@ pr_in_read_keys(struct scsi_pr_state *pr, uint8_t *buf)
 	size_t off = 8;
 
 	keel_to_be32(&buf[0], pr->generation);
-	TAILQ_FOREACH(reg, &pr->registrants, link) {
+	TAILQ_FOREACH (reg, &pr->registrants, link) {
 		keel_to_be64(&buf[off], reg->key);
 		off += 8;
 	}
@@ -1023,7 +1024,7 @@ pr_in_report_capabilities(struct scsi_pr_state *pr, uint8_t *buf)
 {
 	memset(buf, 0, 8);
 	keel_to_be16(&buf[0], 8);
-	buf[2] = PR_CAP_SIP_C | PR_CAP_ATP_C | PR_CAP_PTPL_C;	/* CRH 0 */
+	buf[2] = PR_CAP_SIP_C | PR_CAP_ATP_C | PR_CAP_PTPL_C; /* CRH 0 */
 	buf[3] = PR_CAP_TMV | PR_CAP_ALLOW_COMMANDS | (pr->aptpl ? PR_CAP_PTPL_A : 0);
 	/* Type mask: WR_EX_AR, EX_AC_RO, WR_EX_RO, EX_AC, WR_EX; then EX_AC_AR. */
 	buf[4] = 0x80 | 0x40 | 0x20 | 0x08 | 0x02;
@@ -1039,7 +1040,7 @@ pr_in_read_full_status(struct scsi_pr_state *pr, uint8_t *buf)
 	uint8_t *d;
 
 	keel_to_be32(&buf[0], pr->generation);
-	TAILQ_FOREACH(reg, &pr->registrants, link) {
+	TAILQ_FOREACH (reg, &pr->registrants, link) {
 		d = &buf[off];
 		memset(d, 0, 24);
 		keel_to_be64(&d[0], reg->key);
@@ -1157,7 +1158,7 @@ pr_note_released(struct pr_out *po, struct scsi_pr_state *pr,
 {
 	struct scsi_pr_registrant *reg;
 
-	TAILQ_FOREACH(reg, &pr->registrants, link) {
+	TAILQ_FOREACH (reg, &pr->registrants, link) {
 		if (reg != except) {
 			pr_note(po, reg->initiator, KEEL_SCSI_ASC_RESERVATIONS_RELEASED);
 		}
@@ -1220,7 +1221,7 @@ pr_spec_i_pt_parse(struct pr_out *po, struct scsi_pr_state *pr, size_t room,
 		    strcasestr(name, PR_ISID_SEP) != NULL) {
 			continue;
 		}
-		TAILQ_FOREACH(other, out, link) {
+		TAILQ_FOREACH (other, out, link) {
 			if (strcasecmp(other->initiator, name) == 0) {
 				break;
 			}
@@ -1228,7 +1229,7 @@ pr_spec_i_pt_parse(struct pr_out *po, struct scsi_pr_state *pr, size_t room,
 		if (other != NULL) {
 			continue;
 		}
-		TAILQ_FOREACH(other, &pr->registrants, link) {
+		TAILQ_FOREACH (other, &pr->registrants, link) {
 			if (pr_reg_overlaps(other, name, po->nx.target, po->all_tg_pt)) {
 				pr_conflict(po->task);
 				return false;
@@ -1262,11 +1263,11 @@ pr_register_new(struct pr_out *po, struct scsi_pr_state *pr)
 		return;
 	}
 	if (po->sa_key == 0) {
-		pr_good(po->task);	/* nothing to register, nothing done */
+		pr_good(po->task); /* nothing to register, nothing done */
 		return;
 	}
 	/* With ALL_TG_PT the new registration must not cover an existing one's nexus. */
-	TAILQ_FOREACH(other, &pr->registrants, link) {
+	TAILQ_FOREACH (other, &pr->registrants, link) {
 		if (pr_reg_overlaps(other, po->nx.initiator, po->nx.target, po->all_tg_pt)) {
 			pr_conflict(po->task);
 			return;
@@ -1349,7 +1350,7 @@ pr_reserve(struct pr_out *po, struct scsi_pr_state *pr)
 		po->save = true;
 		pr_good(po->task);
 	} else if (pr_is_holder(pr, po->reg) && pr->type == po->type) {
-		pr_good(po->task);	/* the same reservation again */
+		pr_good(po->task); /* the same reservation again */
 	} else {
 		pr_conflict(po->task);
 	}
@@ -1365,7 +1366,7 @@ pr_release(struct pr_out *po, struct scsi_pr_state *pr)
 		return;
 	}
 	if (!pr_is_holder(pr, po->reg)) {
-		pr_good(po->task);	/* no reservation, or someone else's: nothing happens */
+		pr_good(po->task); /* no reservation, or someone else's: nothing happens */
 		return;
 	}
 	if (po->scope != PR_SCOPE_LU || po->type != type) {
@@ -1407,7 +1408,7 @@ pr_preempt_key(struct pr_out *po, struct scsi_pr_state *pr, uint64_t key)
 	struct scsi_pr_registrant *reg, *tmp;
 	size_t n = 0;
 
-	TAILQ_FOREACH_SAFE(reg, &pr->registrants, link, tmp) {
+	TAILQ_FOREACH_SAFE (reg, &pr->registrants, link, tmp) {
 		if (reg->key != key || reg == po->reg) {
 			continue;
 		}
@@ -1453,7 +1454,7 @@ pr_preempt(struct pr_out *po, struct scsi_pr_state *pr)
 		if (!pr_preempt_cdb_valid(po)) {
 			return;
 		}
-		TAILQ_FOREACH_SAFE(reg, &pr->registrants, link, tmp) {
+		TAILQ_FOREACH_SAFE (reg, &pr->registrants, link, tmp) {
 			if (reg != po->reg) {
 				pr_note(po, reg->initiator, KEEL_SCSI_ASC_REGISTRATIONS_PREEMPTED);
 				TAILQ_REMOVE(&pr->registrants, reg, link);
@@ -1655,10 +1656,10 @@ pr_out_finish(struct pr_out *po)
 		pr_save(po->lun);
 	}
 	po->aborts_pending = 1;
-	TAILQ_FOREACH(reg, &po->removed, link) {
+	TAILQ_FOREACH (reg, &po->removed, link) {
 		if (!po->abort || strcasestr(reg->initiator, PR_ISID_SEP) == NULL ||
 		    strcmp(reg->initiator, po->nx.initiator) == 0) {
-			continue;	/* the sender's own tasks include this command */
+			continue; /* the sender's own tasks include this command */
 		}
 		for (other = TAILQ_FIRST(&po->removed); other != reg;
 		     other = TAILQ_NEXT(other, link)) {
@@ -1667,7 +1668,7 @@ pr_out_finish(struct pr_out *po)
 			}
 		}
 		if (other != reg) {
-			continue;	/* that initiator's tasks are being aborted already */
+			continue; /* that initiator's tasks are being aborted already */
 		}
 		__atomic_add_fetch(&po->aborts_pending, 1, __ATOMIC_ACQ_REL);
 		scsi_lun_abort_all(po->lun, reg->initiator, pr_abort_done, po);
@@ -1763,11 +1764,13 @@ pr_out_execute(struct keel_scsi_task *task, struct keel_scsi_lun *lun)
 	}
 	pr_update_active(lun);
 	pthread_mutex_unlock(&lun->lock);
-	KEEL_INFOLOG(scsi, "LUN %" PRIu64 ": PERSISTENT RESERVE OUT %u from %s via %s: status "
-		     "0x%02x\n", lun->id, po->sa, po->nx.initiator, po->nx.target, task->status);
+	KEEL_INFOLOG(scsi,
+		     "LUN %" PRIu64 ": PERSISTENT RESERVE OUT %u from %s via %s: status "
+		     "0x%02x\n",
+		     lun->id, po->sa, po->nx.initiator, po->nx.target, task->status);
 
 	free(param);
-	pr_out_finish(po);	/* completes the task */
+	pr_out_finish(po); /* completes the task */
 	return;
 
 complete:
@@ -1800,7 +1803,7 @@ scsi_pr_execute(struct keel_scsi_task *task)
 		break;
 	case KEEL_SCSI_PERSISTENT_RESERVE_OUT:
 		pr_out_execute(task, lun);
-		return true;	/* completes the task itself, possibly after aborts */
+		return true; /* completes the task itself, possibly after aborts */
 	case KEEL_SCSI_RESERVE_6:
 	case KEEL_SCSI_RESERVE_10:
 		pr_spc2_execute(task, lun, true);
@@ -1818,12 +1821,16 @@ scsi_pr_execute(struct keel_scsi_task *task)
  * keel looks at.
  */
 #define PR_CONTROL_USAGE 0x00
-#define PR_ROW(op, sa_, has, len, ...)                                                            \
-	{.opcode = (op), .service_action = (sa_), .has_sa = (has), .cdb_len = (len),              \
-	 .usage = {__VA_ARGS__}}
+#define PR_ROW(op, sa_, has, len, ...)                                                             \
+	{                                                                                          \
+		.opcode = (op), .service_action = (sa_), .has_sa = (has), .cdb_len = (len),        \
+		.usage = {                                                                         \
+			__VA_ARGS__                                                                \
+		}                                                                                  \
+	}
 #define PR_IN_ROW(sa_)                                                                             \
-	PR_ROW(KEEL_SCSI_PERSISTENT_RESERVE_IN, sa_, true, 10, 0x5e, 0x1f, 0x00, 0x00, 0x00,       \
-	       0x00, 0x00, 0xff, 0xff, PR_CONTROL_USAGE)
+	PR_ROW(KEEL_SCSI_PERSISTENT_RESERVE_IN, sa_, true, 10, 0x5e, 0x1f, 0x00, 0x00, 0x00, 0x00, \
+	       0x00, 0xff, 0xff, PR_CONTROL_USAGE)
 #define PR_OUT_ROW(sa_)                                                                            \
 	PR_ROW(KEEL_SCSI_PERSISTENT_RESERVE_OUT, sa_, true, 10, 0x5f, 0x1f, 0xff, 0x00, 0x00,      \
 	       0xff, 0xff, 0xff, 0xff, PR_CONTROL_USAGE)

@@ -459,7 +459,7 @@ spec_i_pt_registers_every_listed_transport_id(void)
 
 	ut_reset_lun();
 	keel_to_be64(&p[8], 0xabc);
-	p[20] = 0x08;	/* SPEC_I_PT */
+	p[20] = 0x08; /* SPEC_I_PT */
 	/* Format 01b: initiator port 2 (ISID in upper case, and a different spelling). */
 	p[off] = 0x45;
 	n = strlen("iqn.2026-01.org.example:host2,I,0x00023D000002") + 1;
@@ -581,20 +581,20 @@ bad_cdbs_are_invalid_fields(void)
 	uint8_t p[24] = {0};
 
 	ut_reset_lun();
-	in[1] = 4;	/* no such PR IN service action */
+	in[1] = 4; /* no such PR IN service action */
 	CU_ASSERT(run(0, 0, in, sizeof(in), NULL, 8) == CHECK);
 	CU_ASSERT(g_asc == KEEL_SCSI_ASC_INVALID_FIELD_IN_CDB);
 	CU_ASSERT(g_task.sense_data[17] == 1);
-	in[1] = 0x20;	/* reserved bit */
+	in[1] = 0x20; /* reserved bit */
 	CU_ASSERT(run(0, 0, in, sizeof(in), NULL, 8) == CHECK);
 	CU_ASSERT(g_asc == KEEL_SCSI_ASC_INVALID_FIELD_IN_CDB);
 	in[1] = 0;
-	in[4] = 1;	/* reserved byte */
+	in[4] = 1; /* reserved byte */
 	CU_ASSERT(run(0, 0, in, sizeof(in), NULL, 8) == CHECK);
 	CU_ASSERT(g_asc == KEEL_SCSI_ASC_INVALID_FIELD_IN_CDB);
 	CU_ASSERT(g_task.sense_data[17] == 4);
 
-	out[1] = 8;	/* no such PR OUT service action */
+	out[1] = 8; /* no such PR OUT service action */
 	CU_ASSERT(run(0, 0, out, sizeof(out), p, 24) == CHECK);
 	CU_ASSERT(g_asc == KEEL_SCSI_ASC_INVALID_FIELD_IN_CDB);
 	out[1] = 0;
@@ -672,14 +672,14 @@ report_capabilities_answers_byte_by_byte(void)
 	CU_ASSERT(prin(0, KEEL_SCSI_PR_IN_REPORT_CAPABILITIES, 64) == GOOD);
 	CU_ASSERT(g_task.data_transferred == 8);
 	CU_ASSERT(keel_from_be16(&g_buf[0]) == 8);
-	CU_ASSERT(g_buf[2] == 0x0d);	/* CRH 0, SIP_C, ATP_C, PTPL_C */
-	CU_ASSERT(g_buf[3] == 0xb0);	/* TMV, ALLOW COMMANDS 011b, PTPL_A 0 */
-	CU_ASSERT(g_buf[4] == 0xea);	/* WR_EX_AR, EX_AC_RO, WR_EX_RO, EX_AC, WR_EX */
-	CU_ASSERT(g_buf[5] == 0x01);	/* EX_AC_AR */
+	CU_ASSERT(g_buf[2] == 0x0d); /* CRH 0, SIP_C, ATP_C, PTPL_C */
+	CU_ASSERT(g_buf[3] == 0xb0); /* TMV, ALLOW COMMANDS 011b, PTPL_A 0 */
+	CU_ASSERT(g_buf[4] == 0xea); /* WR_EX_AR, EX_AC_RO, WR_EX_RO, EX_AC, WR_EX */
+	CU_ASSERT(g_buf[5] == 0x01); /* EX_AC_AR */
 	CU_ASSERT(g_buf[6] == 0 && g_buf[7] == 0);
 	CU_ASSERT(prout(0, 0, KEEL_SCSI_PR_OUT_REGISTER, 0, 0, 0x1, 0x01) == GOOD);
 	CU_ASSERT(prin(0, KEEL_SCSI_PR_IN_REPORT_CAPABILITIES, 64) == GOOD);
-	CU_ASSERT(g_buf[3] == 0xb1);	/* PTPL_A follows APTPL */
+	CU_ASSERT(g_buf[3] == 0xb1); /* PTPL_A follows APTPL */
 	CU_ASSERT(prout(0, 0, KEEL_SCSI_PR_OUT_REGISTER, 0, 0x1, 0x1, 0) == GOOD);
 	CU_ASSERT(prin(0, KEEL_SCSI_PR_IN_REPORT_CAPABILITIES, 64) == GOOD);
 	CU_ASSERT(g_buf[3] == 0xb0);
@@ -706,7 +706,7 @@ read_full_status_describes_every_registrant(void)
 	CU_ASSERT(d[13] == 0x00);
 	CU_ASSERT(keel_from_be16(&d[18]) == 1);
 	CU_ASSERT(keel_from_be32(&d[20]) == 4 + KEEL_ALIGN_CEIL(strlen(INI_NAME(1)) + 1, 4));
-	CU_ASSERT(d[24] == 0x45);	/* format 01b, iSCSI */
+	CU_ASSERT(d[24] == 0x45); /* format 01b, iSCSI */
 	CU_ASSERT(keel_from_be16(&d[26]) == KEEL_ALIGN_CEIL(strlen(INI_NAME(1)) + 1, 4));
 	CU_ASSERT(strcmp((const char *)&d[28], INI_NAME(1)) == 0);
 	off += 24 + keel_from_be32(&d[20]);
@@ -798,8 +798,7 @@ check_access(uint8_t type, bool reg_read, bool reg_write, bool unreg_read, bool 
 	CU_ASSERT(prin(2, KEEL_SCSI_PR_IN_READ_KEYS, 64) == GOOD);
 	/* Reads and reports follow the read rule, changes the write rule. */
 	CU_ASSERT(cmd6(2, 0, KEEL_SCSI_MODE_SENSE_6, 0, 64) == (unreg_read ? GOOD : CONFLICT));
-	CU_ASSERT(cmd6(2, 0, KEEL_SCSI_MODE_SELECT_6, 0x10, 0) ==
-		  (unreg_write ? GOOD : CONFLICT));
+	CU_ASSERT(cmd6(2, 0, KEEL_SCSI_MODE_SELECT_6, 0x10, 0) == (unreg_write ? GOOD : CONFLICT));
 	/* START STOP UNIT with START=1 passes; a stop does not. */
 	CU_ASSERT(cmd6(2, 0, KEEL_SCSI_START_STOP_UNIT, 0, 0x01) == GOOD);
 	CU_ASSERT(cmd6(2, 0, KEEL_SCSI_START_STOP_UNIT, 0, 0x00) ==
@@ -1136,7 +1135,7 @@ aptpl_state_survives_a_restart_and_goes_when_cleared(void)
 	CU_ASSERT(prin(2, KEEL_SCSI_PR_IN_REPORT_CAPABILITIES, 8) == GOOD);
 	CU_ASSERT(g_buf[3] & PR_CAP_PTPL_A);
 	CU_ASSERT(write10(0, 0) == GOOD);
-	CU_ASSERT(write10(1, 0) == GOOD);	/* registered with ALL_TG_PT */
+	CU_ASSERT(write10(1, 0) == GOOD); /* registered with ALL_TG_PT */
 	CU_ASSERT(write10(2, 0) == CONFLICT);
 
 	/* APTPL cleared by the last REGISTER: the file goes, the state stays in memory. */
@@ -1233,7 +1232,7 @@ spc2_reservation_ends_with_its_nexus_and_on_lun_reset(void)
 {
 	ut_reset_lun();
 	CU_ASSERT(cmd6(0, 0, KEEL_SCSI_RESERVE_6, 0, 0) == GOOD);
-	scsi_pr_nexus_lost(&g_lun, INI_NAME(1), TGT1);	/* another nexus of the same port */
+	scsi_pr_nexus_lost(&g_lun, INI_NAME(1), TGT1); /* another nexus of the same port */
 	CU_ASSERT(read10(1, 0) == CONFLICT);
 	scsi_pr_nexus_lost(&g_lun, INI_NAME(1), TGT0);
 	CU_ASSERT(!g_lun.pr_active);
