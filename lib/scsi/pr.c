@@ -396,6 +396,30 @@ keel_scsi_set_pr_dir(const char *dir)
 	pthread_mutex_unlock(&g_pr_dir_lock);
 }
 
+/* mkdir -p with mode 0700 for the directories it creates. */
+static int
+pr_mkdirs(const char *dir)
+{
+	char path[PATH_MAX];
+	char *p;
+
+	keel_strlcpy(path, dir, sizeof(path));
+	for (p = path + 1; *p != '\0'; p++) {
+		if (*p != '/') {
+			continue;
+		}
+		*p = '\0';
+		if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+			return -errno;
+		}
+		*p = '/';
+	}
+	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+		return -errno;
+	}
+	return 0;
+}
+
 static int
 pr_file_path(struct keel_scsi_lun *lun, char *path, size_t size, bool create_dir)
 {
@@ -409,8 +433,12 @@ pr_file_path(struct keel_scsi_lun *lun, char *path, size_t size, bool create_dir
 	pthread_mutex_lock(&g_pr_dir_lock);
 	keel_strlcpy(dir, g_pr_dir, sizeof(dir));
 	pthread_mutex_unlock(&g_pr_dir_lock);
-	if (create_dir && mkdir(dir, 0700) != 0 && errno != EEXIST) {
-		return -errno;
+	if (create_dir) {
+		int rc = pr_mkdirs(dir);
+
+		if (rc != 0) {
+			return rc;
+		}
 	}
 	keel_bdev_get_uuid_str(lun->bdev, uuid);
 	n = snprintf(path, size, "%s/%s.pr", dir, uuid);

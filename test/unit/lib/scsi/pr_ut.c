@@ -1122,6 +1122,20 @@ aptpl_state_survives_a_restart_and_goes_when_cleared(void)
 	CU_ASSERT((st.st_mode & 0777) == 0600);
 	CU_ASSERT(stat(g_pr_tmpdir, &st) == 0);
 
+	/* A directory that does not exist yet is created, mode 0700, parents too. */
+	{
+		char dir[128], nested[160];
+
+		snprintf(dir, sizeof(dir), "%s/a", g_pr_tmpdir);
+		snprintf(nested, sizeof(nested), "%s/b/", dir);
+		keel_scsi_set_pr_dir(nested);
+		CU_ASSERT(prout(0, 0, KEEL_SCSI_PR_OUT_REGISTER, 0, 0x1111, 0x1111, 0x01) == GOOD);
+		CU_ASSERT(stat(nested, &st) == 0 && S_ISDIR(st.st_mode));
+		CU_ASSERT((st.st_mode & 0777) == 0700);
+		CU_ASSERT(stat(dir, &st) == 0 && (st.st_mode & 0777) == 0700);
+		keel_scsi_set_pr_dir(g_pr_tmpdir);
+	}
+
 	/* Power loss: the state is gone from memory, then loaded at LUN creation. */
 	scsi_pr_lun_fini(&g_lun);
 	memset(&g_lun.pr, 0, sizeof(g_lun.pr));
