@@ -3,6 +3,7 @@
 #   make run        install dependencies, build, start iscsi_tgt on its default configuration
 #   make test       install dependencies, build, run every unit and integration test
 #   make test-asan  the same on an ASan+UBSan debug build, then back to the tree's own options
+#   make fuzz       run each libFuzzer target for FUZZ_TIME seconds (default 60; doc/testing.md)
 #   make install    install under the configured prefix
 #   make clean      remove build output
 
@@ -15,7 +16,7 @@ Q := @
 endif
 
 .PHONY: all lib app test-build clean install run test test-asan test-unit test-integration \
-	format format-check deps
+	format format-check deps fuzz
 
 all: app test-build
 
@@ -66,6 +67,12 @@ test-asan: deps
 	echo "test-asan: back to ./configure $$prev"; \
 	./configure $$prev > /dev/null && $(MAKE) clean && $(MAKE) -j2 all || rc=1; \
 	exit $$rc
+
+# Fuzz each target for FUZZ_TIME seconds (FUZZ_TARGETS="conf_fuzz ..." picks some), in a
+# --with-fuzzer copy of the tree under build/fuzz unless the tree is configured so itself.
+# Inputs that crash are saved in test/fuzz/crashes/<target>/.
+fuzz: deps
+	$(Q)scripts/fuzz.sh --time $(or $(FUZZ_TIME),60) $(FUZZ_TARGETS)
 
 test-unit: all
 	$(Q)test/run_tests.sh unit

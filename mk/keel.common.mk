@@ -37,6 +37,15 @@ ifeq ($(CONFIG_UBSAN),y)
 KEEL_CFLAGS += -fsanitize=undefined -fno-sanitize-recover=undefined
 KEEL_LDFLAGS += -fsanitize=undefined
 endif
+# libFuzzer builds (./configure --with-fuzzer, clang): every object carries the fuzzer's
+# coverage instrumentation and both sanitizers, at -O1 (fast enough to fuzz, still debuggable);
+# everything links the sanitizer runtimes, and only the fuzz targets link libFuzzer itself
+# (mk/keel.fuzz.mk).
+ifeq ($(CONFIG_FUZZER),y)
+KEEL_CFLAGS += -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+	-fno-omit-frame-pointer
+KEEL_LDFLAGS += -fsanitize=address,undefined
+endif
 ifeq ($(CONFIG_COVERAGE),y)
 KEEL_CFLAGS += --coverage
 KEEL_LDFLAGS += --coverage
