@@ -106,6 +106,7 @@ struct xcopy_ctx {
 	bool writing;
 	uint8_t *buf;
 	uint32_t buf_len;
+	struct iovec iov;
 	struct keel_bdev_io_wait_entry wait;
 };
 
@@ -418,6 +419,11 @@ xcopy_check_segment(struct xcopy_ctx *ctx, int i, uint32_t off, uint16_t blocks,
 		xcopy_aborted(ctx->task, src->lun == NULL ? src->asc_ascq : dst->asc_ascq, i);
 		return false;
 	}
+	/* A destination under software write protect (control mode page SWP) refuses writes. */
+	if (__atomic_load_n(&dst->lun->mode.swp, __ATOMIC_RELAXED)) {
+		xcopy_aborted(ctx->task, KEEL_SCSI_ASC_WRITE_PROTECTED, i);
+		return false;
+	}
 	s->bytes = (uint64_t)blocks * (dc ? dst->block_size : src->block_size);
 	if (s->bytes > XCOPY_MAX_SEGMENT_BYTES) {
 		xcopy_param_error(ctx->task, KEEL_SCSI_ASC_INVALID_FIELD_IN_PARAMETER_LIST,
@@ -636,6 +642,7 @@ xcopy_step(struct xcopy_ctx *ctx)
 	struct xcopy_segment *s;
 	struct xcopy_cscd *c;
 	uint64_t off;
+	uint32_t flags;
 	int rc;
 
 	while (ctx->cur < ctx->num_seg && ctx->done_bytes == ctx->seg[ctx->cur].bytes) {
@@ -655,9 +662,16 @@ xcopy_step(struct xcopy_ctx *ctx)
 	off = xcopy_chunk_offset(ctx, s);
 	c = &ctx->cscd[ctx->writing ? s->dst : s->src];
 	if (ctx->writing) {
-		rc = keel_bdev_write_blocks(c->lun->bdev_desc, c->ch, ctx->buf,
-					    s->dst_lba + off / c->block_size,
-					    ctx->chunk_bytes / c->block_size, xcopy_io_done, ctx);
+		/* As for WRITE: durable before GOOD unless the write cache is enabled (WCE). */
+		flags = __atomic_load_n(&c->lun->mode.wce, __ATOMIC_RELAXED)
+				? 0
+				: KEEL_BDEV_IO_FLAG_FUA;
+		ctx->iov.iov_base = ctx->buf;
+		ctx->iov.iov_len = ctx->chunk_bytes;
+		rc = keel_bdev_writev_blocks_ext(c->lun->bdev_desc, c->ch, &ctx->iov, 1,
+						 s->dst_lba + off / c->block_size,
+						 ctx->chunk_bytes / c->block_size, flags,
+						 xcopy_io_done, ctx);
 	} else {
 		rc = keel_bdev_read_blocks(c->lun->bdev_desc, c->ch, ctx->buf,
 					   s->src_lba + off / c->block_size,

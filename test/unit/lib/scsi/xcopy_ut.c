@@ -604,6 +604,23 @@ lun_of_another_target_is_not_reachable(void)
 		CU_ASSERT(keel_from_be64(&g_task.sense_data[12]) == 1);
 		CU_ASSERT(g_task.sense_data_len == 20);
 	}
+	/* A destination under software write protect refuses the copy. */
+	plist_init(&pl, 0, XCOPY_LIST_ID_NONE);
+	plist_cscd(&pl, &g_lun[0]);
+	plist_cscd(&pl, &g_lun[1]);
+	plist_seg(&pl, 0, 1, 8, 0, 100);
+	g_lun[1].mode.swp = true;
+	CU_ASSERT(xcopy(&pl, plist_finish(&pl)) == CHECK);
+	CU_ASSERT(g_sk == KEEL_SCSI_SENSE_COPY_ABORTED);
+	CU_ASSERT(g_asc == KEEL_SCSI_ASC_WRITE_PROTECTED);
+	g_lun[1].mode.swp = false;
+	/* With the write cache on and off the copy is the same. */
+	g_lun[1].mode.wce = true;
+	CU_ASSERT(xcopy(&pl, plist_finish(&pl)) == GOOD);
+	g_lun[1].mode.wce = false;
+	CU_ASSERT(xcopy(&pl, plist_finish(&pl)) == GOOD);
+	CU_ASSERT(same(&g_lun[0], 0, &g_lun[1], 100, 8 * UT_BLKLEN));
+
 	/* A LUN being removed is out of reach too. */
 	plist_init(&pl, 0, XCOPY_LIST_ID_NONE);
 	plist_cscd(&pl, &g_lun[1]);
