@@ -66,6 +66,10 @@ struct bdev_channel {
 	TAILQ_HEAD(, bdev_range_lock) locked_ranges;
 	struct keel_poller *nomem_poller;
 	bool qos_enabled;
+	/* The I/O path's clock, read once per poll of the thread (see bdev_channel_now()). */
+	struct keel_thread *thread;
+	uint64_t clock_poll;
+	uint64_t clock_now;
 };
 
 struct bdev_qos_limit {

@@ -592,10 +592,10 @@ hot_remove_with_io_in_flight(void)
 }
 
 static void
-reset_aborts_queued_and_waits_for_outstanding(void)
+reset_aborts_queued_and_new_io_and_waits_for_outstanding(void)
 {
 	static uint8_t buf[UT_BLKLEN];
-	struct io_result held = {0}, queued = {0}, reset = {0};
+	struct io_result held = {0}, queued = {0}, reset = {0}, late = {0}, after = {0};
 	uint64_t start;
 
 	CU_ASSERT_FATAL(ut_disk_register("ut0") == 0);
@@ -610,6 +610,13 @@ reset_aborts_queued_and_waits_for_outstanding(void)
 	poll_threads(20);
 	CU_ASSERT(queued.done == 1 && queued.status == KEEL_BDEV_IO_STATUS_ABORTED);
 	CU_ASSERT(reset.done == 0);
+	/* I/O submitted while the reset waits is aborted, not sent: it would starve the reset. */
+	keel_set_thread(g_t[0]);
+	CU_ASSERT(keel_bdev_read_blocks(g_desc, g_ch, buf, 2, 1, io_done, &late) == 0);
+	CU_ASSERT(late.done == 0); /* never inline */
+	poll_threads(5);
+	CU_ASSERT(late.done == 1 && late.status == KEEL_BDEV_IO_STATUS_ABORTED);
+	CU_ASSERT(reset.done == 0);
 	keel_set_thread(g_t[0]);
 	ut_release(&g_disk);
 	start = keel_get_ticks();
@@ -618,6 +625,12 @@ reset_aborts_queued_and_waits_for_outstanding(void)
 	}
 	CU_ASSERT(held.done == 1 && held.success);
 	CU_ASSERT(reset.done == 1 && reset.success);
+	/* Once it is done, I/O goes through again. */
+	g_disk.hold = false;
+	keel_set_thread(g_t[0]);
+	CU_ASSERT(keel_bdev_read_blocks(g_desc, g_ch, buf, 2, 1, io_done, &after) == 0);
+	poll_threads(5);
+	CU_ASSERT(after.done == 1 && after.success);
 	close_ut0();
 	ut_disk_unregister();
 }
@@ -807,6 +820,38 @@ device_stat_sums_channels_of_all_threads(void)
 	ut_disk_unregister();
 }
 
+/* The I/O path reads the TSC once per poll of a thread: a completion in the poll of its
+ * submission still gets its true latency, and a later submission gets a fresh stamp. */
+static void
+latency_stats_use_a_fresh_clock_per_poll_and_are_never_zero(void)
+{
+	static uint8_t buf[UT_BLKLEN];
+	uint64_t ms = keel_get_ticks_hz() / 1000;
+	struct keel_bdev_io_stat st;
+	struct io_result r = {0};
+
+	CU_ASSERT_FATAL(ut_disk_register("ut0") == 0);
+	open_ut0();
+	CU_ASSERT(keel_bdev_read_blocks(g_desc, g_ch, buf, 0, 1, io_done, &r) == 0);
+	keel_delay_us(20000);
+	poll_threads(5);
+	CU_ASSERT(r.done == 1);
+	keel_delay_us(20000);
+	keel_set_thread(g_t[0]);
+	CU_ASSERT(keel_bdev_read_blocks(g_desc, g_ch, buf, 0, 1, io_done, &r) == 0);
+	poll_threads(5);
+	CU_ASSERT(r.done == 2);
+	keel_bdev_get_io_stat(&g_disk.bdev, g_ch, &st);
+	CU_ASSERT(st.num_read_ops == 2);
+	/* The first waited 20 ms before the poll that completed it. */
+	CU_ASSERT(st.max_read_latency_ticks >= 20 * ms);
+	/* The second was stamped when it was submitted, not at the end of the previous poll. */
+	CU_ASSERT(st.min_read_latency_ticks > 0);
+	CU_ASSERT(st.min_read_latency_ticks < 20 * ms);
+	close_ut0();
+	ut_disk_unregister();
+}
+
 int
 main(void)
 {
@@ -818,11 +863,12 @@ main(void)
 		KEEL_UT_TEST(pool_exhaustion_queues_waiters_and_loses_nothing),
 		KEEL_UT_TEST(module_nomem_is_retried),
 		KEEL_UT_TEST(hot_remove_with_io_in_flight),
-		KEEL_UT_TEST(reset_aborts_queued_and_waits_for_outstanding),
+		KEEL_UT_TEST(reset_aborts_queued_and_new_io_and_waits_for_outstanding),
 		KEEL_UT_TEST(compare_and_compare_and_write),
 		KEEL_UT_TEST(compare_and_write_waits_for_overlapping_io_on_other_thread),
 		KEEL_UT_TEST(qos_limits_iops),
 		KEEL_UT_TEST(device_stat_sums_channels_of_all_threads),
+		KEEL_UT_TEST(latency_stats_use_a_fresh_clock_per_poll_and_are_never_zero),
 	};
 
 	return keel_ut_run("bdev", tests, KEEL_COUNTOF(tests), suite_init, suite_fini);
