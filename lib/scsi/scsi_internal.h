@@ -155,6 +155,8 @@ struct keel_scsi_dev {
 	keel_scsi_dev_lun_removed_cb lun_removed_cb;
 	void *lun_removed_ctx;
 	bool destructing;
+	void (*destruct_cb)(void *cb_arg, int rc);
+	void *destruct_ctx;
 	TAILQ_ENTRY(keel_scsi_dev) link;
 };
 
@@ -282,10 +284,23 @@ uint32_t scsi_lun_max_transfer_blocks(const struct keel_scsi_lun *lun);
 /** Open the bdev (read-write, on this thread) and build the LUN; not yet on dev->luns. */
 struct keel_scsi_lun *scsi_lun_create(struct keel_scsi_dev *dev, const char *bdev_name,
 				      uint64_t id, int *rc);
-/** Start removing the LUN (any thread); see keel_scsi_dev_delete_lun(). */
-void scsi_lun_remove(struct keel_scsi_lun *lun);
-/** dev.c: the LUN was freed (on its thread): unlink it, tell the transport, finish destruct. */
-void scsi_dev_lun_gone(struct keel_scsi_dev *dev, struct keel_scsi_lun *lun);
+/** Start removing the LUN (any thread; takes only its lock); see keel_scsi_dev_delete_lun().
+ * Returns false if it was being removed already. */
+bool scsi_lun_remove(struct keel_scsi_lun *lun);
+/** Free a LUN that was never on dev->luns (construction failed), on its thread. */
+void scsi_lun_free_unused(struct keel_scsi_lun *lun);
+/** The initiator's I_T nexus is gone: SPC-2 reservations go, I_T NEXUS LOSS is queued. */
+void scsi_lun_nexus_lost(struct keel_scsi_lun *lun, const char *initiator, const char *target);
+/** Dequeue the initiator's oldest UA as sense data (keel_scsi_dev_get_pending_ua). */
+bool scsi_lun_take_ua_sense(struct keel_scsi_lun *lun, const char *initiator, uint8_t *sense,
+			    uint16_t *sense_len);
+/** Drop the initiator's pending UAs with that code (see scsi_dev_clear_ua). */
+void scsi_lun_clear_ua(struct keel_scsi_lun *lun, const char *initiator, uint16_t asc_ascq);
+/** dev.c: take the LUN off dev->luns (before it is torn down, so that nobody walking the list
+ * meets a LUN whose lock is gone). */
+void scsi_dev_unlink_lun(struct keel_scsi_dev *dev, struct keel_scsi_lun *lun);
+/** dev.c: the LUN is freed (on its thread): tell the transport, finish a destruct. */
+void scsi_dev_lun_gone(struct keel_scsi_dev *dev, uint64_t lun_id);
 /** Keep the LUN's bdev open for work that outlives its task (false: it is being removed). */
 bool scsi_lun_hold(struct keel_scsi_lun *lun);
 void scsi_lun_release(struct keel_scsi_lun *lun);
@@ -303,5 +318,14 @@ bool scsi_desc_msg_arrived(struct keel_scsi_lun_desc *desc);
 void scsi_desc_idle(struct keel_scsi_lun_desc *desc);
 /** The initiator port name of a task ("" if none). */
 const char *scsi_task_initiator(const struct keel_scsi_task *task);
+/* task->internal.flags (task.c's). */
+#define SCSI_TASK_F_IN_EXECUTE 0x1	/* being dispatched: completion is deferred */
+#define SCSI_TASK_F_TRACKED 0x2		/* on its descriptor's tasks or blocked list */
+#define SCSI_TASK_F_BLOCKED 0x4		/* waiting behind an ORDERED task */
+#define SCSI_TASK_F_ABORTED 0x8		/* aborted by task management: stop early if you can */
+#define SCSI_TASK_F_COMPLETING 0x10	/* its completion is queued */
+/** A bdev submit said -ENOMEM: call fn(task) again on this thread when an I/O object is free.
+ * \return 0; -EINVAL (the task has no descriptor or the wait could not be queued). */
+int scsi_task_wait_for_io(struct keel_scsi_task *task, void (*fn)(struct keel_scsi_task *task));
 
 #endif /* KEEL_SCSI_INTERNAL_H */
