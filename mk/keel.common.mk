@@ -71,8 +71,8 @@ endif
 	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 # Libraries linked, in order, by every app and unit test (KEEL_LIBS_DEPS may be overridden).
-KEEL_ALL_LIBS := bdev_malloc bdev_null bdev_aio bdev_uring bdev sock event rpc jsonrpc conf accel \
-	thread env util log
+KEEL_ALL_LIBS := scsi bdev_malloc bdev_null bdev_aio bdev_uring bdev sock event rpc jsonrpc conf \
+	accel thread env util log
 
 # Link line: our static libraries whole-archive (so constructor registrations are kept),
 # then the system and DPDK libraries.
