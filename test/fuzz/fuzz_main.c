@@ -102,7 +102,9 @@ run_dir(const char *dir)
 		}
 		count++;
 	}
-	qsort(names, count, sizeof(*names), name_cmp);
+	if (count > 1) {
+		qsort(names, count, sizeof(*names), name_cmp);
+	}
 	for (i = 0; i < count && rc == 0; i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 		if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
