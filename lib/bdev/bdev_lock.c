@@ -182,13 +182,44 @@ lock_channel_wait(void *arg)
 	keel_for_each_channel_continue(iter, 0);
 }
 
+static void lock_channel(struct keel_channel_iter *iter);
+
+static void
+lock_channel_retry(void *arg)
+{
+	lock_channel(arg);
+}
+
+/* Another compare-and-write holds an overlapping range here. */
+static bool
+lock_channel_conflicts(struct bdev_channel *ch, struct keel_bdev_io *io)
+{
+	struct bdev_range_lock *r;
+
+	TAILQ_FOREACH(r, &ch->locked_ranges, link) {
+		if (r->owner != io && io->u.bdev.offset_blocks < r->offset + r->length &&
+		    r->offset < io->u.bdev.offset_blocks + io->u.bdev.num_blocks) {
+			return true;
+		}
+	}
+	return false;
+}
+
 static void
 lock_channel(struct keel_channel_iter *iter)
 {
 	struct lock_ctx *c = keel_channel_iter_get_ctx(iter);
 	struct bdev_channel *ch = keel_io_channel_get_ctx(keel_channel_iter_get_channel(iter));
-	struct bdev_range_lock *r = calloc(1, sizeof(*r));
+	struct bdev_range_lock *r;
 
+	/* Wait for an overlapping lock to go first: every locker visits the channels in the same
+	 * order, so two never hold parts of each other's ranges (and their I/O would wait on each
+	 * other's locks forever). */
+	if (lock_channel_conflicts(ch, c->io) &&
+	    keel_thread_send_msg(keel_get_thread(), lock_channel_retry, iter) == 0) {
+		return;
+	}
+	r = calloc(1, sizeof(*r));
 	if (r == NULL) {
 		keel_for_each_channel_continue(iter, -ENOMEM);
 		return;
