@@ -67,8 +67,6 @@ struct keel_scsi_task {
 	uint8_t sense_data[KEEL_SCSI_SENSE_BUF_LEN];
 	uint16_t sense_data_len;
 	uint32_t data_transferred;		/* bytes of data moved (Data-In length for reads) */
-	uint32_t cdb_data_len;			/* bytes the CDB asks to move (0: same as
-						 * transfer_len); differs for residuals */
 	enum keel_scsi_tmf_resp response;	/* task management result */
 	bool aborted;				/* ended by task management: send no response */
 	uint32_t expected_len;			/* bytes the CDB itself asks to move (SPDTL), for

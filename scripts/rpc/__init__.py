@@ -20,13 +20,14 @@ from . import log
 from . import config
 from . import subsystem
 from . import bdev
+from . import iscsi
 
 from .app import rpc_get_methods, spdk_get_version
 from .framework import framework_start_init, framework_wait_init
 from .config import save_config, load_config, save_subsystem_config, load_subsystem_config
 
 # The modules whose add_parsers() contribute rpc.py sub-commands, in --help order.
-COMMAND_MODULES = (framework, app, config, log, bdev)
+COMMAND_MODULES = (framework, app, config, log, bdev, iscsi)
 
 
 def add_parsers(subparsers):

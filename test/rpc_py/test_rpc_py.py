@@ -941,6 +941,267 @@ class BdevCommandTests(RpcPyTestCase):
         self.assertEqual(self.server.requests, [])
 
 
+class IscsiCommandTests(RpcPyTestCase):
+    """The iSCSI sub-commands: SPDK's names, positional arguments and options, old names."""
+
+    def sent(self):
+        return [(r['method'], r.get('params')) for r in self.server.requests]
+
+    def run_lines(self, *lines, result=True):
+        """Run each line as one sub-command (rpc.py reads them from stdin)."""
+        methods = {'iscsi_create_portal_group', 'iscsi_create_initiator_group',
+                   'iscsi_create_target_node', 'iscsi_set_options', 'iscsi_set_discovery_auth',
+                   'iscsi_create_auth_group', 'iscsi_delete_auth_group',
+                   'iscsi_auth_group_add_secret', 'iscsi_auth_group_remove_secret',
+                   'iscsi_start_portal_group', 'iscsi_delete_portal_group',
+                   'iscsi_portal_group_set_auth', 'iscsi_initiator_group_add_initiators',
+                   'iscsi_initiator_group_remove_initiators', 'iscsi_delete_initiator_group',
+                   'iscsi_delete_target_node', 'iscsi_target_node_add_lun',
+                   'iscsi_target_node_set_auth', 'iscsi_target_node_add_pg_ig_maps',
+                   'iscsi_target_node_remove_pg_ig_maps', 'iscsi_target_node_set_redirect',
+                   'iscsi_target_node_request_logout', 'iscsi_enable_histogram'}
+        for method in methods:
+            self.server.methods[method] = result
+        proc = self.rpc(stdin='\n'.join(lines) + '\n')
+        self.assert_ok(proc)
+        return proc
+
+    def test_the_guide_commands_work_word_for_word(self):
+        proc = self.run_lines(
+            'add_portal_group 1 127.0.0.1:3260',
+            'add_initiator_group 2 ANY 127.0.0.1/32',
+            'construct_target_node disk1 "Data Disk1" "Malloc0:0 Malloc1:1" 1:2 64 -d')
+        self.assertEqual(proc.stdout, '')
+        self.assertIn('add_portal_group is deprecated, use iscsi_create_portal_group',
+                      proc.stderr)
+        self.assertIn('construct_target_node is deprecated', proc.stderr)
+        self.assertEqual(self.sent(), [
+            ('iscsi_create_portal_group', {'tag': 1, 'portals': [{'host': '127.0.0.1',
+                                                                  'port': '3260'}]}),
+            ('iscsi_create_initiator_group', {'tag': 2, 'initiators': ['ANY'],
+                                              'netmasks': ['127.0.0.1/32']}),
+            ('iscsi_create_target_node', {
+                'name': 'disk1', 'alias_name': 'Data Disk1',
+                'pg_ig_maps': [{'pg_tag': 1, 'ig_tag': 2}],
+                'luns': [{'bdev_name': 'Malloc0', 'lun_id': 0},
+                         {'bdev_name': 'Malloc1', 'lun_id': 1}],
+                'queue_depth': 64, 'disable_chap': True})])
+
+    def test_portals_as_arguments_or_a_list_with_ipv6_and_cpumasks(self):
+        self.run_lines(
+            "iscsi_create_portal_group 3 10.0.0.1:3260 '10.0.0.2:3261@0x3 [fd00::1]:3262' -p",
+            'iscsi_create_portal_group -w 4 [::1] 10.0.0.3',
+            'iscsi_start_portal_group 4',
+            'iscsi_delete_portal_group 3',
+            'iscsi_portal_group_set_auth 4 -r -m -g 2')
+        self.assertEqual(self.sent(), [
+            ('iscsi_create_portal_group', {'tag': 3, 'private': True, 'portals': [
+                {'host': '10.0.0.1', 'port': '3260'},
+                {'host': '10.0.0.2', 'port': '3261', 'cpumask': '0x3'},
+                {'host': '[fd00::1]', 'port': '3262'}]}),
+            ('iscsi_create_portal_group', {'tag': 4, 'wait': True, 'portals': [
+                {'host': '[::1]', 'port': '3260'}, {'host': '10.0.0.3', 'port': '3260'}]}),
+            ('iscsi_start_portal_group', {'tag': 4}),
+            ('iscsi_delete_portal_group', {'tag': 3}),
+            ('iscsi_portal_group_set_auth', {'tag': 4, 'require_chap': True,
+                                             'mutual_chap': True, 'chap_group': 2})])
+
+    def test_auth_groups_and_secrets(self):
+        self.run_lines(
+            "add_iscsi_auth_group 1 -c 'user:u1 secret:s1 muser:mu1 msecret:ms1,user:u2 "
+            "secret:s2'",
+            'iscsi_create_auth_group 2',
+            'iscsi_auth_group_add_secret 2 -u u3 -s s3 -m mu3 -r ms3',
+            'delete_secret_from_iscsi_auth_group 2 -u u3',
+            'iscsi_delete_auth_group 2',
+            'iscsi_set_discovery_auth -d',
+            'set_iscsi_discovery_auth -r -g 1')
+        self.assertEqual(self.sent(), [
+            ('iscsi_create_auth_group', {'tag': 1, 'secrets': [
+                {'user': 'u1', 'secret': 's1', 'muser': 'mu1', 'msecret': 'ms1'},
+                {'user': 'u2', 'secret': 's2'}]}),
+            ('iscsi_create_auth_group', {'tag': 2}),
+            ('iscsi_auth_group_add_secret', {'tag': 2, 'user': 'u3', 'secret': 's3',
+                                             'muser': 'mu3', 'msecret': 'ms3'}),
+            ('iscsi_auth_group_remove_secret', {'tag': 2, 'user': 'u3'}),
+            ('iscsi_delete_auth_group', {'tag': 2}),
+            ('iscsi_set_discovery_auth', {'disable_chap': True}),
+            ('iscsi_set_discovery_auth', {'require_chap': True, 'chap_group': 1})])
+
+    def test_set_options_sends_what_was_given_zeros_included(self):
+        self.run_lines('iscsi_set_options -b iqn.2001-04.com.example -n 0 -q 128 -i -p',
+                       'set_iscsi_options --no-immediate-data --max-burst-length 65536 '
+                       '--min-connections-per-core 4 -o 30')
+        self.assertEqual(self.sent(), [
+            ('iscsi_set_options', {'node_base': 'iqn.2001-04.com.example', 'nop_in_interval': 0,
+                                   'max_queue_depth': 128, 'immediate_data': True,
+                                   'allow_duplicated_isid': True}),
+            ('iscsi_set_options', {'immediate_data': False, 'max_burst_length': 65536,
+                                   'min_connections_per_core': 4, 'nop_timeout': 30})])
+
+    def test_initiator_group_changes(self):
+        self.run_lines(
+            "iscsi_create_initiator_group 5 'iqn.a:1 !iqn.a:2' '10.0.0.0/8 [fd00::]/8'",
+            "add_initiators_to_initiator_group 5 -n 'iqn.a:3 iqn.a:4'",
+            "iscsi_initiator_group_remove_initiators 5 -m '10.0.0.0/8'",
+            'delete_initiator_group 5')
+        self.assertEqual(self.sent(), [
+            ('iscsi_create_initiator_group', {'tag': 5, 'initiators': ['iqn.a:1', '!iqn.a:2'],
+                                              'netmasks': ['10.0.0.0/8', '[fd00::]/8']}),
+            ('iscsi_initiator_group_add_initiators', {'tag': 5,
+                                                      'initiators': ['iqn.a:3', 'iqn.a:4']}),
+            ('iscsi_initiator_group_remove_initiators', {'tag': 5, 'netmasks': ['10.0.0.0/8']}),
+            ('iscsi_delete_initiator_group', {'tag': 5})])
+
+    def test_target_node_commands(self):
+        self.run_lines(
+            'iscsi_create_target_node t1 a1 Malloc0:0 "1:1 2:1" 32 -r -m -g 3 -H -D',
+            'target_node_add_lun t1 Malloc1 -i 4',
+            'iscsi_target_node_add_lun t1 Malloc2',
+            'set_iscsi_target_node_auth t1 -d',
+            "add_pg_ig_maps t1 '3:3 4:4'",
+            'iscsi_target_node_remove_pg_ig_maps t1 3:3',
+            'iscsi_target_node_set_redirect t1 1 -a 10.0.0.9 -p 3262',
+            'iscsi_target_node_set_redirect t1 1',
+            'iscsi_target_node_request_logout t1 -t 2',
+            'iscsi_target_node_request_logout t1',
+            'iscsi_enable_histogram t1',
+            'iscsi_enable_histogram t1 --disable',
+            'delete_target_node iqn.2016-06.io.spdk:t1')
+        self.assertEqual(self.sent(), [
+            ('iscsi_create_target_node', {
+                'name': 't1', 'alias_name': 'a1', 'pg_ig_maps': [{'pg_tag': 1, 'ig_tag': 1},
+                                                                 {'pg_tag': 2, 'ig_tag': 1}],
+                'luns': [{'bdev_name': 'Malloc0', 'lun_id': 0}], 'queue_depth': 32,
+                'require_chap': True, 'mutual_chap': True, 'chap_group': 3,
+                'header_digest': True, 'data_digest': True}),
+            ('iscsi_target_node_add_lun', {'name': 't1', 'bdev_name': 'Malloc1', 'lun_id': 4}),
+            ('iscsi_target_node_add_lun', {'name': 't1', 'bdev_name': 'Malloc2'}),
+            ('iscsi_target_node_set_auth', {'name': 't1', 'disable_chap': True}),
+            ('iscsi_target_node_add_pg_ig_maps', {'name': 't1', 'pg_ig_maps': [
+                {'pg_tag': 3, 'ig_tag': 3}, {'pg_tag': 4, 'ig_tag': 4}]}),
+            ('iscsi_target_node_remove_pg_ig_maps', {'name': 't1', 'pg_ig_maps': [
+                {'pg_tag': 3, 'ig_tag': 3}]}),
+            ('iscsi_target_node_set_redirect', {'name': 't1', 'pg_tag': 1,
+                                                'redirect_host': '10.0.0.9',
+                                                'redirect_port': '3262'}),
+            ('iscsi_target_node_set_redirect', {'name': 't1', 'pg_tag': 1}),
+            ('iscsi_target_node_request_logout', {'name': 't1', 'pg_tag': 2}),
+            ('iscsi_target_node_request_logout', {'name': 't1'}),
+            ('iscsi_enable_histogram', {'name': 't1', 'enable': True}),
+            ('iscsi_enable_histogram', {'name': 't1', 'enable': False}),
+            ('iscsi_delete_target_node', {'name': 'iqn.2016-06.io.spdk:t1'})])
+
+    def test_getters_print_the_answer_and_take_no_params(self):
+        answers = {'iscsi_get_options': {'node_base': 'iqn.2016-06.io.spdk'},
+                   'iscsi_get_portal_groups': [{'tag': 1, 'portals': [], 'private': False}],
+                   'iscsi_get_initiator_groups': [], 'iscsi_get_target_nodes': [],
+                   'iscsi_get_auth_groups': [], 'iscsi_get_connections': [],
+                   'iscsi_get_stats': {'invalid': 0, 'running': 1, 'exiting': 0, 'exited': 0},
+                   'scsi_get_devices': [{'id': 0, 'device_name': 'iqn.x:d'}]}
+        self.server.methods.update(answers)
+        for argv, method in ((['get_iscsi_global_params'], 'iscsi_get_options'),
+                             (['get_portal_groups'], 'iscsi_get_portal_groups'),
+                             (['iscsi_get_stats'], 'iscsi_get_stats'),
+                             (['get_scsi_devices'], 'scsi_get_devices'),
+                             (['get_iscsi_devices'], 'scsi_get_devices')):
+            with self.subTest(argv=argv):
+                proc = self.rpc(*argv)
+                self.assert_ok(proc)
+                self.assertEqual(json.loads(proc.stdout), answers[method])
+        proc = self.rpc(stdin='iscsi_get_initiator_groups\nget_target_nodes\n'
+                        'get_iscsi_auth_groups\nget_iscsi_connections\n')
+        self.assert_ok(proc)
+        self.assertTrue(all(p is None for _, p in self.sent()))
+        self.server.methods['iscsi_get_histogram'] = {'histogram': 'AAAA', 'granularity': 7}
+        proc = self.rpc('iscsi_get_histogram', 't1')
+        self.assert_ok(proc)
+        self.assertEqual(self.sent()[-1], ('iscsi_get_histogram', {'name': 't1'}))
+
+    def test_a_server_error_names_the_parameter_and_exits_1(self):
+        def fail(params):
+            raise RpcError(-32602, "Invalid parameter 'pg_ig_maps': portal group 1 does not "
+                                   "exist")
+        self.server.methods['iscsi_create_target_node'] = fail
+        proc = self.rpc('iscsi_create_target_node', 'd', 'a', 'Malloc0:0', '1:1', '8')
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("'pg_ig_maps'", proc.stderr)
+        self.assertNotIn('Traceback', proc.stderr)
+
+    def test_missing_arguments_exit_2_without_connecting(self):
+        for argv in (['add_portal_group', '1'], ['construct_target_node', 'd', 'a', 'M:0', '1:1'],
+                     ['iscsi_auth_group_add_secret', '1', '-u', 'x'],
+                     ['iscsi_create_initiator_group', '1', 'ANY']):
+            with self.subTest(argv=argv):
+                self.assertEqual(self.rpc(*argv).returncode, 2)
+        self.assertEqual(self.server.requests, [])
+
+    def test_every_iscsi_sub_command_and_old_name_has_help(self):
+        import contextlib
+        import importlib.util
+        spec = importlib.util.spec_from_file_location('rpc_cli', RPC_PY)
+        cli = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(cli)
+        parser, _ = cli.build_parser([])
+        new_names = ['iscsi_set_options', 'iscsi_get_options', 'iscsi_set_discovery_auth',
+                     'iscsi_create_auth_group', 'iscsi_delete_auth_group',
+                     'iscsi_auth_group_add_secret', 'iscsi_auth_group_remove_secret',
+                     'iscsi_get_auth_groups', 'iscsi_create_portal_group',
+                     'iscsi_start_portal_group', 'iscsi_delete_portal_group',
+                     'iscsi_portal_group_set_auth', 'iscsi_get_portal_groups',
+                     'iscsi_create_initiator_group', 'iscsi_initiator_group_add_initiators',
+                     'iscsi_initiator_group_remove_initiators', 'iscsi_delete_initiator_group',
+                     'iscsi_get_initiator_groups', 'iscsi_create_target_node',
+                     'iscsi_delete_target_node', 'iscsi_target_node_add_lun',
+                     'iscsi_target_node_set_auth', 'iscsi_target_node_add_pg_ig_maps',
+                     'iscsi_target_node_remove_pg_ig_maps', 'iscsi_target_node_set_redirect',
+                     'iscsi_target_node_request_logout', 'iscsi_get_target_nodes',
+                     'iscsi_enable_histogram', 'iscsi_get_histogram', 'iscsi_get_connections',
+                     'iscsi_get_stats', 'scsi_get_devices']
+        old_names = ['set_iscsi_options', 'get_iscsi_global_params', 'set_iscsi_discovery_auth',
+                     'add_iscsi_auth_group', 'delete_iscsi_auth_group',
+                     'add_secret_to_iscsi_auth_group', 'delete_secret_from_iscsi_auth_group',
+                     'get_iscsi_auth_groups', 'add_portal_group', 'delete_portal_group',
+                     'get_portal_groups', 'add_initiator_group',
+                     'add_initiators_to_initiator_group',
+                     'delete_initiators_from_initiator_group', 'delete_initiator_group',
+                     'get_initiator_groups', 'construct_target_node', 'delete_target_node',
+                     'target_node_add_lun', 'set_iscsi_target_node_auth', 'add_pg_ig_maps',
+                     'delete_pg_ig_maps', 'get_target_nodes', 'get_iscsi_connections',
+                     'get_scsi_devices', 'get_iscsi_devices']
+        for name in new_names + old_names:
+            with self.subTest(name=name):
+                out = io.StringIO()
+                with contextlib.redirect_stdout(out), self.assertRaises(SystemExit) as caught:
+                    parser.parse_args([name, '--help'])
+                self.assertEqual(caught.exception.code, 0)
+                self.assertIn('usage:', out.getvalue())
+        for old in old_names:
+            self.assertIn(old, rpc.helpers.deprecated_aliases)
+
+    def test_python_api_old_and_new_names(self):
+        self.server.methods['iscsi_create_portal_group'] = True
+        self.server.methods['iscsi_get_target_nodes'] = []
+        stderr = io.StringIO()
+        with JSONRPCClient(self.server.addr, timeout=5) as client:
+            saved, sys.stderr = sys.stderr, stderr
+            try:
+                self.assertTrue(rpc.iscsi.add_portal_group(
+                    client, portals=[{'host': '127.0.0.1', 'port': '3260'}], tag=1))
+                self.assertEqual(rpc.iscsi.get_target_nodes(client), [])
+                self.assertTrue(rpc.iscsi.iscsi_create_portal_group(
+                    client, portals=[{'host': '::1', 'port': 3261}], tag=2, private=True))
+            finally:
+                sys.stderr = saved
+        self.assertIn('add_portal_group is deprecated', stderr.getvalue())
+        self.assertEqual(self.sent(), [
+            ('iscsi_create_portal_group', {'tag': 1, 'portals': [{'host': '127.0.0.1',
+                                                                  'port': '3260'}]}),
+            ('iscsi_get_target_nodes', None),
+            ('iscsi_create_portal_group', {'tag': 2, 'private': True,
+                                           'portals': [{'host': '::1', 'port': 3261}]})])
+
+
 class PythonApiTests(RpcPyTestCase):
     def test_module_functions_call_the_server(self):
         self.server.methods['log_set_flag'] = True

@@ -29,7 +29,7 @@ check "--help exits 0" "$ISCSI_TGT" --help
 check "--version prints the version" bash -c "'$ISCSI_TGT' -v | grep -q '^keel v'"
 
 # 2. Two reactors on cores 0 and 1.
-if start_tgt "$sock" "$log" -m 0x3; then
+if start_tgt "$sock" "$log" -m 0x3 --empty; then
 	pass "starts with -m 0x3"
 	reactors=$(rpc "$sock" framework_get_reactors)
 	check "framework_get_reactors lists cores 0 and 1" python3 -c '
@@ -50,7 +50,7 @@ else
 fi
 
 # 3. RPC error paths and 1,000 calls with resident memory flat (one core from here on).
-if start_tgt "$sock" "$log" -m 0x1; then
+if start_tgt "$sock" "$log" -m 0x1 --empty; then
 	out=$(rpc "$sock" call no_such_method 2>&1)
 	check "unknown method: rpc.py exits non-zero" test $? -ne 0
 	check "unknown method: message says so" bash -c "echo '$out' | grep -qi 'method not found'"
@@ -125,10 +125,10 @@ else
 fi
 
 # 6. SIGKILL: the next start comes up on the same socket.
-if start_tgt "$sock" "$log" -m 0x1; then
+if start_tgt "$sock" "$log" -m 0x1 --empty; then
 	kill -KILL "$TGT_PID"
 	wait "$TGT_PID" 2> /dev/null
-	check "restart after SIGKILL comes up on the same socket" start_tgt "$sock" "$log" -m 0x1
+	check "restart after SIGKILL comes up on the same socket" start_tgt "$sock" "$log" -m 0x1 --empty
 	stop_tgt "$TGT_PID" 5
 fi
 
@@ -141,7 +141,7 @@ if mount -t hugetlbfs nodev "$hugedir" 2> /dev/null; then
 	free=$(awk '/HugePages_Free/ { print $2 }' /proc/meminfo)
 	if [ "$free" -ge 64 ]; then
 		for mode in private shared; do
-			args=(-m 0x1 -s 64 --huge-dir "$hugedir")
+			args=(-m 0x1 -s 64 --huge-dir "$hugedir" --empty)
 			[ $mode = shared ] && args+=(-i 7)
 			if start_tgt "$sock" "$log" "${args[@]}"; then
 				check "hugepages ($mode): no fallback warning" bash -c "! grep -q 'no free hugepages' '$log'"
@@ -170,7 +170,7 @@ fi
 
 # 8. Without hugepages: one warning, and it runs. SIGINT sent twice at once (a terminal or
 # timeout(1) signal the process group too) still stops it in order.
-if start_tgt "$sock" "$log" -m 0x1 --no-huge; then
+if start_tgt "$sock" "$log" -m 0x1 --no-huge --empty; then
 	pass "runs with --no-huge"
 	kill -INT "$TGT_PID"
 	kill -INT "$TGT_PID"
@@ -215,7 +215,7 @@ wait "$pid"
 check "a JSON config with an unknown method stops the start with exit 1" test $? -eq 1
 
 # 11. Interrupt mode: an idle target uses almost no CPU, and still answers at once.
-if start_tgt "$sock" "$log" -m 0x1 --interrupt-mode; then
+if start_tgt "$sock" "$log" -m 0x1 --interrupt-mode --empty; then
 	sleep 0.5
 	t0=$(awk '{ print $14 + $15 }' "/proc/$TGT_PID/stat")
 	sleep 2

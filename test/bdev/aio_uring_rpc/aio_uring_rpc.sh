@@ -58,7 +58,7 @@ truncate -s 8M "$f1" "$f2" "$f3"
 truncate -s 100 "$small"
 
 # 1. Live configuration through rpc.py.
-if start_tgt "$sock" "$log" -m 0x1 "${mem[@]}"; then
+if start_tgt "$sock" "$log" -m 0x1 "${mem[@]}" --empty; then
 	pass "iscsi_tgt starts"
 	out=$(rpc "$sock" bdev_aio_create "$f1" AIO0)
 	check "bdev_aio_create FILE AIO0 prints AIO0" test "$out" = AIO0

@@ -43,7 +43,7 @@ fails_naming() {
 }
 
 # 1. Live configuration through rpc.py.
-if start_tgt "$sock" "$log" -m 0x1 "${mem[@]}"; then
+if start_tgt "$sock" "$log" -m 0x1 "${mem[@]}" --empty; then
 	pass "iscsi_tgt starts"
 	out=$(rpc "$sock" construct_malloc_bdev -b Malloc0 64 512 2> /dev/null)
 	check "construct_malloc_bdev -b Malloc0 64 512 prints Malloc0" test "$out" = Malloc0
