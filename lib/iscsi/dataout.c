@@ -10,6 +10,7 @@
 
 void iscsi_task_send_r2ts(struct iscsi_task *task);
 void iscsi_task_submit(struct iscsi_task *task);
+void iscsi_task_fail(struct iscsi_task *task, int sk, int asc_ascq);
 
 static struct iscsi_task *
 iscsi_conn_find_task(struct iscsi_conn *conn, uint32_t itt)
@@ -71,6 +72,18 @@ iscsi_op_data_out_hdr(struct iscsi_conn *conn, struct iscsi_pdu *pdu)
 		iscsi_conn_send_reject(conn, &pdu->bhs, KEEL_ISCSI_REJECT_PROTOCOL_ERROR);
 		return 1;
 	}
+	if (keel_from_be32(d->datasn) != task->datasn_out) {
+		/* RFC 7143 7.1.2: a DataSN out of order means a lost or repeated PDU. Without
+		 * recovery (ErrorRecoveryLevel 0) the command cannot complete: reject the PDU and
+		 * end the command with a data phase error. */
+		ISCSI_CONN_ERRLOG(conn, "Data-Out with DataSN %u where %u was due (task 0x%08x)\n",
+				  keel_from_be32(d->datasn), task->datasn_out, itt);
+		iscsi_conn_send_reject(conn, &pdu->bhs, KEEL_ISCSI_REJECT_PROTOCOL_ERROR);
+		if (!task->pending) {
+			iscsi_task_fail(task, KEEL_SCSI_SENSE_ABORTED_COMMAND, 0x4b00);
+		}
+		return 1;
+	}
 	pdu->task = task;
 	pdu->data = task->buf + off;
 	return 0;
@@ -89,6 +102,8 @@ iscsi_op_data_out(struct iscsi_conn *conn, struct iscsi_pdu *pdu)
 		return 0;
 	}
 	task->data_received += pdu->data_len;
+	/* DataSN counts the PDUs of one sequence (a burst), from 0 (RFC 7143 11.7.5). */
+	task->datasn_out = (d->flags & KEEL_ISCSI_FLAG_FINAL) ? 0 : task->datasn_out + 1;
 	if (task->data_received > task->buf_len) {
 		/* Overlapping or repeated data: the count can no longer be trusted. */
 		ISCSI_CONN_ERRLOG(conn, "more Data-Out than the command's %u bytes\n", task->buf_len);

@@ -242,6 +242,17 @@ iscsi_send_datain(struct iscsi_task *task)
 	}
 }
 
+/* End a command that never reached the SCSI layer with CHECK CONDITION (a broken data phase). */
+void iscsi_task_fail(struct iscsi_task *task, int sk, int asc_ascq);
+void
+iscsi_task_fail(struct iscsi_task *task, int sk, int asc_ascq)
+{
+	keel_scsi_task_set_status(&task->scsi, KEEL_SCSI_STATUS_CHECK_CONDITION, sk, asc_ascq);
+	task->completed = true;
+	task->scsi_queued = true; /* no more Data-Out is taken for it */
+	iscsi_send_scsi_rsp(task);
+}
+
 static void
 iscsi_task_scsi_done(struct keel_scsi_task *scsi)
 {
