@@ -375,7 +375,8 @@ sbc_rw_submit(struct keel_scsi_task *task)
 					   c.lba, nb, sbc_rw_done, task);
 		goto submitted;
 	}
-	iov = sbc_slice(task, 0, xfer, small, SBC_SMALL_IOVS, &cnt);
+	iov = sbc_slice(task, 0, sbc_is_read(task) ? xfer : xfer / bs * bs, small, SBC_SMALL_IOVS,
+			&cnt);
 	if (iov == NULL) {
 		rc = -ENOMEM;
 		goto retry;
@@ -386,8 +387,11 @@ sbc_rw_submit(struct keel_scsi_task *task)
 		rc = keel_bdev_readv_blocks_ext(lun->bdev_desc, desc->bdev_ch, iov, cnt, c.lba,
 						xfer / bs, 0, sbc_rw_done, task);
 	} else {
+		/* A Data-Out shorter than the command writes the whole blocks that came (the
+		 * transport reports the overflow), as initiators' residual tests expect. */
 		rc = keel_bdev_writev_blocks_ext(lun->bdev_desc, desc->bdev_ch, iov, cnt, c.lba,
-						 c.nblocks, sbc_write_flags(task, c.flags & 0x08),
+						 KEEL_MIN(c.nblocks, xfer / bs),
+						 sbc_write_flags(task, c.flags & 0x08),
 						 sbc_rw_done, task);
 	}
 submitted:
@@ -440,8 +444,10 @@ sbc_read_write(struct keel_scsi_task *task)
 		goto done;
 	}
 	if (!read) {
-		if (task->transfer_len < bytes) {
-			sbc_short_data_out(task);
+		if (task->transfer_len < sbc_block_size(task)) {
+			/* Not one whole block came: nothing to write. The transport reports the
+			 * rest as an overflow residual (RFC 7143 11.4.5.1). */
+			keel_scsi_task_set_status(task, KEEL_SCSI_STATUS_GOOD, 0, 0);
 			goto done;
 		}
 		sbc_mark_written(sbc_lun(task));
