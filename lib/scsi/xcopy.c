@@ -419,6 +419,12 @@ xcopy_check_segment(struct xcopy_ctx *ctx, int i, uint32_t off, uint16_t blocks,
 		xcopy_aborted(ctx->task, src->lun == NULL ? src->asc_ascq : dst->asc_ascq, i);
 		return false;
 	}
+	/* A LUN being sanitized answers nothing else (SBC-3 4.11). */
+	if (__atomic_load_n(&src->lun->sanitizing, __ATOMIC_ACQUIRE) ||
+	    __atomic_load_n(&dst->lun->sanitizing, __ATOMIC_ACQUIRE)) {
+		xcopy_aborted(ctx->task, KEEL_SCSI_ASC_LUN_NOT_READY_SANITIZE, i);
+		return false;
+	}
 	/* A destination under software write protect (control mode page SWP) refuses writes. */
 	if (__atomic_load_n(&dst->lun->mode.swp, __ATOMIC_RELAXED)) {
 		xcopy_aborted(ctx->task, KEEL_SCSI_ASC_WRITE_PROTECTED, i);
@@ -645,6 +651,14 @@ xcopy_step(struct xcopy_ctx *ctx)
 	uint32_t flags;
 	int rc;
 
+	if (ctx->task->internal.flags & SCSI_TASK_F_ABORTED) {
+		/* Task management ended the command: stop between two I/Os. */
+		keel_scsi_task_set_status(ctx->task, KEEL_SCSI_STATUS_CHECK_CONDITION,
+					  KEEL_SCSI_SENSE_ABORTED_COMMAND,
+					  KEEL_SCSI_ASC_NO_ADDITIONAL_SENSE);
+		xcopy_finish(ctx);
+		return;
+	}
 	while (ctx->cur < ctx->num_seg && ctx->done_bytes == ctx->seg[ctx->cur].bytes) {
 		ctx->cur++;
 		ctx->done_bytes = 0;
@@ -718,6 +732,11 @@ xcopy_start(struct xcopy_ctx *ctx)
 	}
 	for (i = 0; i < ctx->num_seg; i++) {
 		largest = KEEL_MAX(largest, ctx->seg[i].bytes);
+		if (ctx->seg[i].bytes > 0) {
+			/* Written to: GET LBA STATUS no longer reports it all deallocated. */
+			__atomic_store_n(&ctx->cscd[ctx->seg[i].dst].lun->deallocated, false,
+					 __ATOMIC_RELAXED);
+		}
 	}
 	if (largest > 0) {
 		/* A whole number of blocks of every target that is used. */

@@ -621,6 +621,17 @@ lun_of_another_target_is_not_reachable(void)
 	CU_ASSERT(xcopy(&pl, plist_finish(&pl)) == GOOD);
 	CU_ASSERT(same(&g_lun[0], 0, &g_lun[1], 100, 8 * UT_BLKLEN));
 
+	/* A LUN being sanitized answers nothing. */
+	g_lun[1].sanitizing = true;
+	CU_ASSERT(xcopy(&pl, plist_finish(&pl)) == CHECK);
+	CU_ASSERT(g_sk == KEEL_SCSI_SENSE_COPY_ABORTED);
+	CU_ASSERT(g_asc == KEEL_SCSI_ASC_LUN_NOT_READY_SANITIZE);
+	g_lun[1].sanitizing = false;
+	/* A copy into a LUN that a SANITIZE left deallocated makes it written. */
+	g_lun[1].deallocated = true;
+	CU_ASSERT(xcopy(&pl, plist_finish(&pl)) == GOOD);
+	CU_ASSERT(!g_lun[1].deallocated);
+
 	/* A LUN being removed is out of reach too. */
 	plist_init(&pl, 0, XCOPY_LIST_ID_NONE);
 	plist_cscd(&pl, &g_lun[1]);
@@ -854,6 +865,44 @@ failed_segment_details_are_held_until_delivered(void)
 	CU_ASSERT(keel_from_be32(&g_data[0]) == 0);
 }
 
+static void
+aborted_copy_stops_between_two_ios(void)
+{
+	uint8_t cdb[16] = {KEEL_SCSI_EXTENDED_COPY};
+	struct plist pl;
+	struct iovec iov;
+	uint32_t len;
+
+	plist_init(&pl, 12, XCOPY_LIST_ID_HOLD);
+	plist_cscd(&pl, &g_lun[0]);
+	plist_seg(&pl, 0, 0, 4096, 0, 4096);
+	len = plist_finish(&pl);
+	keel_to_be32(&cdb[10], len);
+	memset(&g_task, 0, sizeof(g_task));
+	g_task.dev = &g_dev;
+	g_task.internal.lun = &g_lun[0];
+	g_task.initiator_port = &g_ini[0];
+	memcpy(g_task.cdb, cdb, sizeof(cdb));
+	memcpy(g_data, pl.buf, len);
+	iov.iov_base = g_data;
+	iov.iov_len = len;
+	g_task.iovs = &iov;
+	g_task.iovcnt = 1;
+	g_task.transfer_len = len;
+	g_completions = 0;
+	CU_ASSERT(scsi_xcopy_execute(&g_task));
+	/* The first read of 2 MiB in 1 MiB chunks is in flight: abort now. */
+	g_task.internal.flags |= SCSI_TASK_F_ABORTED;
+	poll_until(&g_completions, 1);
+	CU_ASSERT(g_holds == 0);
+	CU_ASSERT(g_task.status == KEEL_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT((g_task.sense_data[2] & 0x0f) == KEEL_SCSI_SENSE_ABORTED_COMMAND);
+	g_task.iovs = NULL;
+	CU_ASSERT(rcr(0, KEEL_SCSI_RCR_COPY_STATUS, 12, 64) == GOOD);
+	CU_ASSERT(g_data[4] == XCOPY_STATUS_ERROR);
+	CU_ASSERT(keel_from_be32(&g_data[8]) == 0);
+}
+
 /*
  * RECEIVE COPY RESULTS, VPD page 8Fh, opcode rows.
  */
@@ -977,6 +1026,7 @@ static const struct keel_ut_test g_tests[] = {
 	KEEL_UT_TEST(header_fields_and_cdb_are_checked),
 	KEEL_UT_TEST(reservation_on_another_lun_makes_the_copy_conflict),
 	KEEL_UT_TEST(failed_segment_details_are_held_until_delivered),
+	KEEL_UT_TEST(aborted_copy_stops_between_two_ios),
 	KEEL_UT_TEST(operating_parameters_answer_byte_by_byte),
 	KEEL_UT_TEST(vpd_8f_lists_the_lid1_descriptors),
 	KEEL_UT_TEST(opcode_rows_list_extended_copy_and_receive_copy_results),
