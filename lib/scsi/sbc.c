@@ -333,13 +333,15 @@ sbc_rw_done(struct keel_bdev_io *io, bool success, void *arg)
 	enum keel_bdev_io_status st = keel_bdev_io_get_status(io);
 	bool read = sbc_is_read(task);
 	uint32_t xfer = KEEL_MIN(task->transfer_len, task->expected_len);
+	uint32_t bs = sbc_block_size(task);
 
 	keel_bdev_free_io(io);
 	if (success) {
 		if (task->internal.step == SBC_STEP_BOUNCE) {
 			scsi_task_scatter(task, task->internal.io_ctx, xfer);
 		} else {
-			task->data_transferred = read ? xfer : task->expected_len;
+			/* A short Data-Out wrote only its whole blocks (sbc_rw_submit). */
+			task->data_transferred = read ? xfer : xfer / bs * bs;
 		}
 		keel_scsi_task_set_status(task, KEEL_SCSI_STATUS_GOOD, 0, 0);
 	} else {

@@ -160,7 +160,11 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-/* Remove what APTPL reservations wrote, so the next input starts without them. */
+/*
+ * Remove what APTPL reservations wrote, so the next input starts without them, and the
+ * directory itself (the reservation code creates it again when it writes): libFuzzer may end
+ * the process without running atexit handlers.
+ */
 static void
 clear_pr_dir(void)
 {
@@ -179,6 +183,7 @@ clear_pr_dir(void)
 		}
 	}
 	closedir(d);
+	rmdir(g_pr_dir);
 }
 
 /*

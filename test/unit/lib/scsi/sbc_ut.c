@@ -281,6 +281,8 @@ writes_take_the_whole_blocks_sent_and_ignore_extra(void)
 	ut = run_out(cdb, 10, data, UT_BLKLEN, 1);
 	CU_ASSERT(ut->t.status == KEEL_SCSI_STATUS_GOOD);
 	CU_ASSERT(ut->t.expected_len == 2 * UT_BLKLEN);
+	/* What was written, never more than the Data-Out. */
+	CU_ASSERT(ut->t.data_transferred == UT_BLKLEN);
 	ut_task_free(ut);
 	CU_ASSERT(memcmp(g_disk->data, data, UT_BLKLEN) == 0);
 	CU_ASSERT(memcmp(g_disk->data + UT_BLKLEN, before + UT_BLKLEN, UT_BLKLEN) == 0);
