@@ -15,7 +15,10 @@
 
 KEEL_LOG_REGISTER_COMPONENT(iscsi)
 
-#define ISCSI_MAX_TASK_BUF (16u * 1024 * 1024)
+/* The most data one command's buffer takes: the SCSI layer's MAXIMUM TRANSFER LENGTH (VPD B0,
+ * 4 MiB); a command asking for more is refused there, so a larger Expected Data Transfer
+ * Length from the initiator only ever costs this much memory. */
+#define ISCSI_MAX_TASK_BUF (4u * 1024 * 1024)
 
 void iscsi_sess_update_max_cmdsn(struct iscsi_sess *sess);
 void iscsi_task_free(struct iscsi_task *task);
