@@ -769,6 +769,36 @@ conn_resume(struct jsonrpc_conn *conn)
  * Polling.
  */
 
+/* The socket is mode 0600 already; the peer's credentials are checked as well, so that a
+ * socket made reachable by a looser directory or a chmod still serves only the user the
+ * server runs as (and root, which may reach it anyway). */
+static bool
+server_peer_allowed(uid_t peer, uid_t self)
+{
+	return peer == self || peer == 0;
+}
+
+static bool
+server_check_peer(struct keel_jsonrpc_server *server, int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+		KEEL_ERRLOG("RPC server %s: SO_PEERCRED: %s; refusing a client\n", server->path,
+			    strerror(errno));
+		return false;
+	}
+	if (!server_peer_allowed(cred.uid, geteuid())) {
+		KEEL_ERRLOG("RPC server %s: refusing a client of uid %u (pid %d): only uid %u and "
+			    "root may connect\n",
+			    server->path, (unsigned int)cred.uid, (int)cred.pid,
+			    (unsigned int)geteuid());
+		return false;
+	}
+	return true;
+}
+
 static int
 server_accept(struct keel_jsonrpc_server *server)
 {
@@ -787,6 +817,10 @@ server_accept(struct keel_jsonrpc_server *server)
 			break;
 		}
 		work++;
+		if (!server_check_peer(server, fd)) {
+			close(fd);
+			continue;
+		}
 		if (server->num_conns >= JSONRPC_MAX_CONNS) {
 			KEEL_ERRLOG("RPC server %s: too many clients (%u); refusing one\n",
 				    server->path, server->num_conns);

@@ -4,8 +4,10 @@
  */
 #include "keel/stdinc.h"
 
+#include <grp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/wait.h>
 
 #include "ut.h"
 #include "jsonrpc/jsonrpc_server.c"
@@ -718,6 +720,85 @@ socket_and_lock_file_are_mode_0600(void)
 	CU_ASSERT((st.st_mode & 0077) == 0);
 }
 
+/* Child: become uid/gid 65534, connect, send a request and report what came back:
+ * 0 the server closed without answering, 1 an answer came, 2 no connection, 3 timeout. */
+static int
+ut_foreign_client(void)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	static const char req[] = "{\"jsonrpc\":\"2.0\",\"method\":\"echo\",\"id\":1}";
+	struct pollfd pfd;
+	char buf[256];
+	ssize_t n;
+	int fd;
+
+	if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0) {
+		return 2;
+	}
+	if (strlen(g_path) >= sizeof(addr.sun_path)) {
+		return 2;
+	}
+	memcpy(addr.sun_path, g_path, strlen(g_path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
+		return 2;
+	}
+	if (write(fd, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1)) {
+		return 0; /* already closed on us */
+	}
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	if (poll(&pfd, 1, UT_TIMEOUT_MS) != 1) {
+		return 3;
+	}
+	n = read(fd, buf, sizeof(buf));
+	return n > 0 ? 1 : 0;
+}
+
+static void
+only_the_servers_user_and_root_are_allowed_as_peers(void)
+{
+	CU_ASSERT(server_peer_allowed(1000, 1000));
+	CU_ASSERT(server_peer_allowed(0, 1000));
+	CU_ASSERT(!server_peer_allowed(1001, 1000));
+	CU_ASSERT(!server_peer_allowed(1000, 0));
+	CU_ASSERT(server_peer_allowed(0, 0));
+}
+
+static void
+client_of_another_uid_is_refused_even_if_the_socket_mode_allows_it(void)
+{
+	int calls = g_calls, status = -1, i;
+	pid_t pid;
+
+	if (geteuid() != 0) {
+		printf("  (needs root to connect as another user; only the rule is checked)\n");
+		return;
+	}
+	/* Open the path to everyone, as a careless chmod would. */
+	CU_ASSERT_FATAL(chmod(g_dir, 0711) == 0);
+	CU_ASSERT_FATAL(chmod(g_path, 0666) == 0);
+	pid = fork();
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		_exit(ut_foreign_client());
+	}
+	for (i = 0; i < 2 * UT_TIMEOUT_MS; i++) {
+		ut_poll_once();
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			break;
+		}
+		usleep(1000);
+	}
+	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CU_ASSERT(g_calls == calls);
+	CU_ASSERT(ut_poll_until_no_connections());
+	CU_ASSERT(chmod(g_path, 0600) == 0);
+	CU_ASSERT(chmod(g_dir, 0700) == 0);
+	/* Our own user is still served. */
+	simple_call_returns_result_with_id();
+}
+
 static void
 second_server_on_a_live_socket_is_refused(void)
 {
@@ -915,6 +996,8 @@ main(int argc, char **argv)
 		KEEL_UT_TEST(response_to_a_disconnected_client_is_dropped),
 		KEEL_UT_TEST(local_request_answers_its_callback),
 		KEEL_UT_TEST(socket_and_lock_file_are_mode_0600),
+		KEEL_UT_TEST(only_the_servers_user_and_root_are_allowed_as_peers),
+		KEEL_UT_TEST(client_of_another_uid_is_refused_even_if_the_socket_mode_allows_it),
 		KEEL_UT_TEST(second_server_on_a_live_socket_is_refused),
 		KEEL_UT_TEST(live_socket_without_lock_is_refused),
 		KEEL_UT_TEST(stale_socket_is_replaced),
