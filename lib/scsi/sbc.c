@@ -1190,10 +1190,17 @@ sbc_compare_and_write(struct keel_scsi_task *task)
 		scsi_task_invalid_field(task, 13, -1);
 		goto done;
 	}
+	half = c.nblocks * bs;
+	if (task->transfer_len > 2 * half) {
+		/* More Data-Out than NUMBER OF LOGICAL BLOCKS covers (e.g. a count of 256 that
+		 * wrapped to 0 in its one-byte field): the compare is atomic, so no part of it runs
+		 * on a guess of what the initiator meant. */
+		scsi_task_invalid_field(task, 13, -1);
+		goto done;
+	}
 	if (!sbc_range_ok(task, c.lba, c.nblocks)) {
 		goto done;
 	}
-	half = c.nblocks * bs;
 	task->expected_len = 2 * half;
 	if (sbc_write_protected(task)) {
 		goto done;

@@ -806,6 +806,26 @@ compare_and_write_refuses_bad_cdbs(void)
 	teardown();
 }
 
+/* A Data-Out longer than twice NUMBER OF LOGICAL BLOCKS (libiscsi asks for 256 blocks, whose
+ * count wraps to 0 in the CDB's one byte) is refused as a whole: nothing is compared or
+ * written. */
+static void
+compare_and_write_refuses_data_out_beyond_its_blocks(void)
+{
+	uint8_t cdb[16];
+
+	setup();
+	cdb16(cdb, KEEL_SCSI_COMPARE_AND_WRITE, 0, 0, 0);
+	cdb[13] = 0;
+	CU_ASSERT(expect_invalid_field(cdb, 16, 2 * UT_BLKLEN));
+	cdb[13] = 1;
+	CU_ASSERT(expect_invalid_field(cdb, 16, 4 * UT_BLKLEN));
+	CU_ASSERT(expect_invalid_field(cdb, 16, 2 * UT_BLKLEN + 1));
+	CU_ASSERT(g_disk->submits == 0);
+	CU_ASSERT(expect_good(cdb, 16, 2 * UT_BLKLEN));
+	teardown();
+}
+
 /*
  * READ CAPACITY and GET LBA STATUS.
  */
@@ -1129,6 +1149,7 @@ static const struct keel_ut_test g_tests[] = {
 	KEEL_UT_TEST(unmap_checks_the_parameter_list_before_unmapping_anything),
 	KEEL_UT_TEST(compare_and_write_writes_only_when_equal),
 	KEEL_UT_TEST(compare_and_write_refuses_bad_cdbs),
+	KEEL_UT_TEST(compare_and_write_refuses_data_out_beyond_its_blocks),
 	KEEL_UT_TEST(read_capacity_reports_size_block_length_and_provisioning),
 	KEEL_UT_TEST(read_capacity_10_saturates_beyond_32_bits),
 	KEEL_UT_TEST(get_lba_status_reports_one_descriptor_to_the_end),
