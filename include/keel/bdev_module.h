@@ -190,6 +190,40 @@ int keel_uuid_parse(uint8_t uuid[16], const char *str);
 void keel_uuid_fmt(const uint8_t uuid[16], char *buf /* KEEL_UUID_STRING_LEN */);
 void keel_uuid_generate(uint8_t uuid[16]);
 
+/**
+ * A regular file or block device opened as a bdev's backing store (the aio and uring modules).
+ * Read-write and O_DIRECT, so that I/O bypasses the page cache; a file system that refuses
+ * O_DIRECT gets buffered I/O, with a warning (then only a flush makes writes durable).
+ */
+struct keel_bdev_file {
+	int fd;                /**< -1 when not open */
+	bool direct;           /**< opened O_DIRECT */
+	bool is_blkdev;        /**< a block device, not a regular file */
+	bool discard;          /**< block device whose queue takes discards */
+	bool block_size_given; /**< block size from the caller, not detected */
+	uint32_t block_size;   /**< bytes per block */
+	uint64_t block_count;  /**< whole blocks in the file or device */
+};
+
+/**
+ * Check a new file bdev's name and filename (name 1 to KEEL_BDEV_MAX_NAME_LEN - 1 characters and
+ * not taken, filename not empty). \return 0; -EINVAL or -EEXIST with a message in err.
+ */
+int keel_bdev_file_check_args(const char *name, const char *filename, char *err,
+			      size_t err_len);
+
+/**
+ * Open filename for bdev name and find its geometry. block_size 0 detects it (512 for a regular
+ * file, the logical block size of a device); otherwise it must be a power of two from 512 to
+ * 65536 and not below the device's logical block size. \return 0; a negative errno with a
+ * message in err (file->fd is then -1).
+ */
+int keel_bdev_file_open(struct keel_bdev_file *file, const char *name, const char *filename,
+			uint32_t block_size, char *err, size_t err_len);
+
+/** Close what keel_bdev_file_open opened (no-op when fd is -1). */
+void keel_bdev_file_close(struct keel_bdev_file *file);
+
 #ifdef __cplusplus
 }
 #endif

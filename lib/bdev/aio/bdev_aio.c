@@ -15,26 +15,18 @@
 #include <linux/fs.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
-#include <sys/sysmacros.h>
 
 #include "bdev_aio.h"
 
 KEEL_LOG_REGISTER_COMPONENT(aio)
 
-#define AIO_MIN_BLOCK_SIZE 512u
-#define AIO_MAX_BLOCK_SIZE 65536u
-#define AIO_FILE_BLOCK_SIZE 512u /* detected block size of a regular file */
 #define AIO_QUEUE_DEPTH 128u     /* iocbs in flight per channel; more get NOMEM */
 #define AIO_REAP_BATCH 32
 
 struct aio_disk {
 	struct keel_bdev bdev;
 	char *filename;
-	int fd;
-	bool direct; /* opened O_DIRECT (false only where the file system refuses it) */
-	bool is_blkdev;
-	bool discard;          /* block device: BLKDISCARD is supported */
-	bool block_size_given; /* block size from the caller, not detected */
+	struct keel_bdev_file file; /* fd, O_DIRECT or not, geometry */
 	/*
 	 * What the kernel turned down once, learned on first use and then avoided on every
 	 * thread (read and written with relaxed atomics: a race only repeats the first try).
@@ -128,7 +120,7 @@ aio_io_type_name(enum keel_bdev_io_type type)
 static enum keel_bdev_io_status
 aio_sync_now(struct aio_disk *disk, struct keel_bdev_io *io)
 {
-	if (fdatasync(disk->fd) != 0) {
+	if (fdatasync(disk->file.fd) != 0) {
 		aio_log_failure(disk, io, "fdatasync", errno);
 		return KEEL_BDEV_IO_STATUS_FAILED;
 	}
@@ -271,9 +263,9 @@ aio_submit_rw(struct aio_disk *disk, struct aio_channel *ch, struct aio_task *ta
 
 	task->sync_after = false;
 	if (io->type == KEEL_BDEV_IO_TYPE_READ) {
-		io_prep_preadv(&task->iocb, disk->fd, io->u.bdev.iovs, io->u.bdev.iovcnt, offset);
+		io_prep_preadv(&task->iocb, disk->file.fd, io->u.bdev.iovs, io->u.bdev.iovcnt, offset);
 	} else {
-		io_prep_pwritev(&task->iocb, disk->fd, io->u.bdev.iovs, io->u.bdev.iovcnt, offset);
+		io_prep_pwritev(&task->iocb, disk->file.fd, io->u.bdev.iovs, io->u.bdev.iovcnt, offset);
 	}
 	if (fua && !aio_flag_get(&disk->no_rwf_dsync)) {
 		task->iocb.aio_rw_flags = RWF_DSYNC;
@@ -306,7 +298,7 @@ aio_submit_flush(struct aio_disk *disk, struct aio_channel *ch, struct aio_task 
 	/* A flush covers the whole file whatever its range: fdatasync has no range. */
 	if (!aio_flag_get(&disk->no_aio_fdsync)) {
 		task->sync_after = false;
-		io_prep_fdsync(&task->iocb, disk->fd);
+		io_prep_fdsync(&task->iocb, disk->file.fd);
 		rc = aio_submit_iocb(ch, task);
 		if (rc == 0) {
 			return;
@@ -340,7 +332,7 @@ aio_fallocate(struct aio_disk *disk, bool zeroes, uint64_t offset, uint64_t len)
 	int mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
 
 	if (zeroes && !aio_flag_get(&disk->no_zero_range)) {
-		if (fallocate(disk->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)offset,
+		if (fallocate(disk->file.fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)offset,
 			      (off_t)len) == 0) {
 			return 0;
 		}
@@ -350,7 +342,7 @@ aio_fallocate(struct aio_disk *disk, bool zeroes, uint64_t offset, uint64_t len)
 		/* tmpfs and some others: a hole reads back as zeroes too. */
 		aio_flag_set(&disk->no_zero_range);
 	}
-	if (fallocate(disk->fd, mode, (off_t)offset, (off_t)len) != 0) {
+	if (fallocate(disk->file.fd, mode, (off_t)offset, (off_t)len) != 0) {
 		return -errno;
 	}
 	return 0;
@@ -364,9 +356,9 @@ aio_submit_deallocate(struct aio_disk *disk, struct keel_bdev_io *io)
 	bool zeroes = io->type == KEEL_BDEV_IO_TYPE_WRITE_ZEROES;
 	int rc = 0;
 
-	if (!disk->is_blkdev) {
+	if (!disk->file.is_blkdev) {
 		rc = aio_fallocate(disk, zeroes, range[0], range[1]);
-	} else if (ioctl(disk->fd, zeroes ? BLKZEROOUT : BLKDISCARD, range) != 0) {
+	} else if (ioctl(disk->file.fd, zeroes ? BLKZEROOUT : BLKDISCARD, range) != 0) {
 		rc = -errno;
 	}
 	if (rc != 0) {
@@ -423,7 +415,7 @@ aio_io_type_supported(void *ctx, enum keel_bdev_io_type type)
 	case KEEL_BDEV_IO_TYPE_WRITE_ZEROES:
 		return true;
 	case KEEL_BDEV_IO_TYPE_UNMAP:
-		return !disk->is_blkdev || disk->discard;
+		return !disk->file.is_blkdev || disk->file.discard;
 	default:
 		/* COMPARE and COMPARE_AND_WRITE are emulated by the layer. */
 		return false;
@@ -497,9 +489,7 @@ aio_get_io_channel(void *ctx)
 static void
 aio_disk_free(struct aio_disk *disk)
 {
-	if (disk->fd >= 0) {
-		close(disk->fd);
-	}
+	keel_bdev_file_close(&disk->file);
 	free(disk->filename);
 	free(disk->bdev.name);
 	free(disk);
@@ -535,9 +525,9 @@ aio_dump_info_json(void *ctx, struct json_object *obj)
 	}
 	json_object_object_add(aio, "filename", json_object_new_string(disk->filename));
 	json_object_object_add(aio, "block_size_override",
-			       json_object_new_boolean(disk->block_size_given));
+			       json_object_new_boolean(disk->file.block_size_given));
 	json_object_object_add(aio, "readonly", json_object_new_boolean(false));
-	json_object_object_add(aio, "direct_io", json_object_new_boolean(disk->direct));
+	json_object_object_add(aio, "direct_io", json_object_new_boolean(disk->file.direct));
 	json_object_object_add(obj, "aio", aio);
 }
 
@@ -571,134 +561,6 @@ static const struct keel_bdev_fn_table g_aio_fn_table = {
 	.write_config_json = aio_write_config_json,
 };
 
-/*
- * Open read-write and O_DIRECT, so that I/O bypasses the page cache and a completed write is
- * on the device (or in its cache, which FLUSH and FUA handle). A file system that refuses
- * O_DIRECT (EINVAL) gets buffered I/O, with a warning: then only flush makes data durable.
- */
-static int
-aio_open(struct aio_disk *disk, char *err, size_t err_len)
-{
-	int fd, rc;
-
-	fd = open(disk->filename, O_RDWR | O_DIRECT | O_CLOEXEC);
-	if (fd < 0 && errno == EINVAL) {
-		fd = open(disk->filename, O_RDWR | O_CLOEXEC);
-		if (fd >= 0) {
-			KEEL_WARNLOG(
-				"aio bdev %s: %s does not support O_DIRECT; using buffered I/O "
-				"(only a flush makes writes durable)\n",
-				disk->bdev.name, disk->filename);
-			disk->fd = fd;
-			disk->direct = false;
-			return 0;
-		}
-	}
-	if (fd < 0) {
-		rc = -errno;
-		aio_set_err(err, err_len,
-			    "Invalid parameter 'filename': cannot open %s: %s (errno %d)",
-			    disk->filename, keel_strerror(-rc), -rc);
-		return rc;
-	}
-	disk->fd = fd;
-	disk->direct = true;
-	return 0;
-}
-
-/* Does the block device take discards? Its queue says so in sysfs (a partition's queue is
- * its parent's). */
-static bool
-aio_blkdev_discard_supported(dev_t rdev)
-{
-	static const char *const queues[] = {"queue", "../queue"};
-	char path[128];
-	unsigned long long max = 0;
-	size_t i;
-	FILE *f;
-
-	for (i = 0; i < KEEL_COUNTOF(queues); i++) {
-		snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/%s/discard_max_bytes",
-			 major(rdev), minor(rdev), queues[i]);
-		f = fopen(path, "re");
-		if (f == NULL) {
-			continue;
-		}
-		if (fscanf(f, "%llu", &max) != 1) {
-			max = 0;
-		}
-		fclose(f);
-		return max > 0;
-	}
-	return false;
-}
-
-/* Block size and count of the open file; checks the given block size against the device. */
-static int
-aio_geometry(struct aio_disk *disk, uint32_t given, char *err, size_t err_len)
-{
-	uint32_t min_block = AIO_FILE_BLOCK_SIZE, block_size;
-	uint64_t size_bytes;
-	struct stat st;
-	int lbs, rc;
-
-	if (fstat(disk->fd, &st) != 0) {
-		rc = -errno;
-		aio_set_err(err, err_len, "Invalid parameter 'filename': cannot stat %s: %s",
-			    disk->filename, keel_strerror(-rc));
-		return rc;
-	}
-	if (S_ISBLK(st.st_mode)) {
-		if (ioctl(disk->fd, BLKSSZGET, &lbs) != 0 || lbs <= 0 ||
-		    ioctl(disk->fd, BLKGETSIZE64, &size_bytes) != 0) {
-			aio_set_err(err, err_len,
-				    "Invalid parameter 'filename': cannot get the "
-				    "geometry of %s: %s",
-				    disk->filename, keel_strerror(errno));
-			return -EINVAL;
-		}
-		min_block = KEEL_MAX((uint32_t)lbs, AIO_MIN_BLOCK_SIZE);
-		disk->is_blkdev = true;
-		disk->discard = aio_blkdev_discard_supported(st.st_rdev);
-	} else if (S_ISREG(st.st_mode)) {
-		size_bytes = (uint64_t)st.st_size;
-	} else {
-		aio_set_err(err, err_len,
-			    "Invalid parameter 'filename': %s is neither a regular "
-			    "file nor a block device",
-			    disk->filename);
-		return -EINVAL;
-	}
-	block_size = given != 0 ? given : min_block;
-	if (block_size < AIO_MIN_BLOCK_SIZE || block_size > AIO_MAX_BLOCK_SIZE ||
-	    (block_size & (block_size - 1)) != 0) {
-		aio_set_err(err, err_len,
-			    "Invalid parameter 'block_size': %" PRIu32 " is not a power "
-			    "of two from %u to %u",
-			    block_size, AIO_MIN_BLOCK_SIZE, AIO_MAX_BLOCK_SIZE);
-		return -EINVAL;
-	}
-	if (block_size < min_block) {
-		aio_set_err(err, err_len,
-			    "Invalid parameter 'block_size': %" PRIu32 " is smaller "
-			    "than the logical block size of %s (%" PRIu32 ")",
-			    block_size, disk->filename, min_block);
-		return -EINVAL;
-	}
-	if (size_bytes < block_size) {
-		aio_set_err(err, err_len,
-			    "Invalid parameter 'filename': %s has %" PRIu64 " bytes, "
-			    "less than one block of %" PRIu32,
-			    disk->filename, size_bytes, block_size);
-		return -EINVAL;
-	}
-	disk->bdev.blocklen = block_size;
-	disk->bdev.blockcnt = size_bytes / block_size;
-	disk->bdev.required_alignment = (uint32_t)__builtin_ctz(block_size);
-	disk->block_size_given = given != 0;
-	return 0;
-}
-
 int
 bdev_aio_create(const struct aio_bdev_opts *opts, struct keel_bdev **bdev, char *err,
 		size_t err_len)
@@ -706,27 +568,16 @@ bdev_aio_create(const struct aio_bdev_opts *opts, struct keel_bdev **bdev, char 
 	struct aio_disk *disk;
 	int rc;
 
-	if (opts->name == NULL || opts->name[0] == '\0' ||
-	    strlen(opts->name) >= KEEL_BDEV_MAX_NAME_LEN) {
-		aio_set_err(err, err_len, "Invalid parameter 'name': must be 1 to %d characters",
-			    KEEL_BDEV_MAX_NAME_LEN - 1);
-		return -EINVAL;
-	}
-	if (opts->filename == NULL || opts->filename[0] == '\0') {
-		aio_set_err(err, err_len, "Invalid parameter 'filename': must not be empty");
-		return -EINVAL;
-	}
-	if (keel_bdev_get_by_name(opts->name) != NULL) {
-		aio_set_err(err, err_len, "Invalid parameter 'name': bdev '%s' already exists",
-			    opts->name);
-		return -EEXIST;
+	rc = keel_bdev_file_check_args(opts->name, opts->filename, err, err_len);
+	if (rc != 0) {
+		return rc;
 	}
 	disk = calloc(1, sizeof(*disk));
 	if (disk == NULL) {
 		aio_set_err(err, err_len, "out of memory");
 		return -ENOMEM;
 	}
-	disk->fd = -1;
+	disk->file.fd = -1;
 	disk->bdev.name = strdup(opts->name);
 	disk->filename = strdup(opts->filename);
 	if (disk->bdev.name == NULL || disk->filename == NULL) {
@@ -734,18 +585,18 @@ bdev_aio_create(const struct aio_bdev_opts *opts, struct keel_bdev **bdev, char 
 		rc = -ENOMEM;
 		goto err_free_disk;
 	}
-	rc = aio_open(disk, err, err_len);
+	rc = keel_bdev_file_open(&disk->file, opts->name, opts->filename, opts->block_size, err,
+				 err_len);
 	if (rc != 0) {
 		goto err_free_disk;
 	}
-	rc = aio_geometry(disk, opts->block_size, err, err_len);
-	if (rc != 0) {
-		goto err_free_disk;
-	}
+	disk->bdev.blocklen = disk->file.block_size;
+	disk->bdev.blockcnt = disk->file.block_count;
+	disk->bdev.required_alignment = (uint32_t)__builtin_ctz(disk->file.block_size);
 	disk->bdev.product_name = "AIO disk";
 	disk->bdev.write_cache = true;
 	/* A punched hole reads back as zeroes; a discarded device block need not. */
-	disk->bdev.unmap_reads_zeroes = !disk->is_blkdev;
+	disk->bdev.unmap_reads_zeroes = !disk->file.is_blkdev;
 	disk->bdev.ctxt = disk;
 	disk->bdev.fn_table = &g_aio_fn_table;
 	disk->bdev.module = &g_aio_module;
@@ -768,7 +619,7 @@ bdev_aio_create(const struct aio_bdev_opts *opts, struct keel_bdev **bdev, char 
 	}
 	KEEL_INFOLOG(aio, "aio bdev %s: %s, %" PRIu64 " blocks of %" PRIu32 " bytes%s\n",
 		     disk->bdev.name, disk->filename, disk->bdev.blockcnt, disk->bdev.blocklen,
-		     disk->direct ? "" : " (buffered I/O)");
+		     disk->file.direct ? "" : " (buffered I/O)");
 	*bdev = &disk->bdev;
 	return 0;
 

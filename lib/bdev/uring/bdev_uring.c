@@ -15,26 +15,18 @@
 #include <linux/fs.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
-#include <sys/sysmacros.h>
 
 #include "bdev_uring.h"
 
 KEEL_LOG_REGISTER_COMPONENT(uring)
 
-#define URING_MIN_BLOCK_SIZE 512u
-#define URING_MAX_BLOCK_SIZE 65536u
-#define URING_FILE_BLOCK_SIZE 512u /* detected block size of a regular file */
 #define URING_QUEUE_DEPTH 128u     /* SQ entries per channel; the CQ has twice as many */
 #define URING_REAP_BATCH 32
 
 struct uring_disk {
 	struct keel_bdev bdev;
 	char *filename;
-	int fd;
-	bool direct; /* opened O_DIRECT (false only where the file system refuses it) */
-	bool is_blkdev;
-	bool discard;          /* block device: BLKDISCARD is supported */
-	bool block_size_given; /* block size from the caller, not detected */
+	struct keel_bdev_file file; /* fd, O_DIRECT or not, geometry */
 	bool op_fallocate;     /* the kernel has IORING_OP_FALLOCATE (Linux 5.6) */
 	/* FALLOC_FL_ZERO_RANGE refused once (tmpfs): write zeroes by punching a hole instead.
 	 * Read and written with relaxed atomics from every thread. */
@@ -151,7 +143,7 @@ uring_prep_fallocate(struct uring_disk *disk, struct uring_channel *ch, struct u
 static int
 uring_fallocate_now(struct uring_disk *disk, struct keel_bdev_io *io, int mode)
 {
-	if (fallocate(disk->fd, mode, (off_t)(io->u.bdev.offset_blocks * disk->bdev.blocklen),
+	if (fallocate(disk->file.fd, mode, (off_t)(io->u.bdev.offset_blocks * disk->bdev.blocklen),
 		      (off_t)(io->u.bdev.num_blocks * disk->bdev.blocklen)) != 0) {
 		return -errno;
 	}
@@ -181,8 +173,8 @@ uring_submit_deallocate(struct uring_disk *disk, struct uring_channel *ch, struc
 			     io->u.bdev.num_blocks * disk->bdev.blocklen};
 	int rc;
 
-	if (io->type == KEEL_BDEV_IO_TYPE_UNMAP && disk->is_blkdev) {
-		rc = ioctl(disk->fd, BLKDISCARD, range) == 0 ? 0 : -errno;
+	if (io->type == KEEL_BDEV_IO_TYPE_UNMAP && disk->file.is_blkdev) {
+		rc = ioctl(disk->file.fd, BLKDISCARD, range) == 0 ? 0 : -errno;
 		uring_complete_errno(disk, io, rc);
 		return;
 	}
@@ -377,7 +369,7 @@ uring_io_type_supported(void *ctx, enum keel_bdev_io_type type)
 	case KEEL_BDEV_IO_TYPE_WRITE_ZEROES:
 		return true;
 	case KEEL_BDEV_IO_TYPE_UNMAP:
-		return !disk->is_blkdev || disk->discard;
+		return !disk->file.is_blkdev || disk->file.discard;
 	default:
 		/* COMPARE and COMPARE_AND_WRITE are emulated by the layer. */
 		return false;
@@ -399,7 +391,7 @@ uring_channel_create(void *io_device, void *ctx_buf)
 		return rc;
 	}
 	/* A registered file saves the kernel a file-table lookup and reference per I/O. */
-	rc = io_uring_register_files(&ch->ring, &disk->fd, 1);
+	rc = io_uring_register_files(&ch->ring, &disk->file.fd, 1);
 	if (rc == 0) {
 		ch->fd = 0;
 		ch->sqe_flags = IOSQE_FIXED_FILE;
@@ -407,7 +399,7 @@ uring_channel_create(void *io_device, void *ctx_buf)
 		KEEL_WARNLOG("uring bdev %s: cannot register the file in the ring (%s); using its "
 			     "descriptor\n",
 			     disk->bdev.name, keel_strerror(-rc));
-		ch->fd = disk->fd;
+		ch->fd = disk->file.fd;
 		ch->sqe_flags = 0;
 	}
 	ch->poller = keel_poller_register_named(uring_poll, ch, 0, "bdev_uring");
@@ -454,9 +446,7 @@ uring_get_io_channel(void *ctx)
 static void
 uring_disk_free(struct uring_disk *disk)
 {
-	if (disk->fd >= 0) {
-		close(disk->fd);
-	}
+	keel_bdev_file_close(&disk->file);
 	free(disk->filename);
 	free(disk->bdev.name);
 	free(disk);
@@ -492,8 +482,8 @@ uring_dump_info_json(void *ctx, struct json_object *obj)
 	}
 	json_object_object_add(uring, "filename", json_object_new_string(disk->filename));
 	json_object_object_add(uring, "block_size_override",
-			       json_object_new_boolean(disk->block_size_given));
-	json_object_object_add(uring, "direct_io", json_object_new_boolean(disk->direct));
+			       json_object_new_boolean(disk->file.block_size_given));
+	json_object_object_add(uring, "direct_io", json_object_new_boolean(disk->file.direct));
 	json_object_object_add(obj, "uring", uring);
 }
 
@@ -527,134 +517,6 @@ static const struct keel_bdev_fn_table g_uring_fn_table = {
 	.write_config_json = uring_write_config_json,
 };
 
-/*
- * Open read-write and O_DIRECT, so that I/O bypasses the page cache and a completed write is
- * on the device (or in its cache, which FLUSH and FUA handle). A file system that refuses
- * O_DIRECT (EINVAL) gets buffered I/O, with a warning: then only flush makes data durable.
- */
-static int
-uring_open(struct uring_disk *disk, char *err, size_t err_len)
-{
-	int fd, rc;
-
-	fd = open(disk->filename, O_RDWR | O_DIRECT | O_CLOEXEC);
-	if (fd < 0 && errno == EINVAL) {
-		fd = open(disk->filename, O_RDWR | O_CLOEXEC);
-		if (fd >= 0) {
-			KEEL_WARNLOG("uring bdev %s: %s does not support O_DIRECT; using buffered "
-				     "I/O (only a flush makes writes durable)\n",
-				     disk->bdev.name, disk->filename);
-			disk->fd = fd;
-			disk->direct = false;
-			return 0;
-		}
-	}
-	if (fd < 0) {
-		rc = -errno;
-		uring_set_err(err, err_len,
-			      "Invalid parameter 'filename': cannot open %s: %s "
-			      "(errno %d)",
-			      disk->filename, keel_strerror(-rc), -rc);
-		return rc;
-	}
-	disk->fd = fd;
-	disk->direct = true;
-	return 0;
-}
-
-/* Does the block device take discards? Its queue says so in sysfs (a partition's queue is
- * its parent's). */
-static bool
-uring_blkdev_discard_supported(dev_t rdev)
-{
-	static const char *const queues[] = {"queue", "../queue"};
-	char path[128];
-	unsigned long long max = 0;
-	size_t i;
-	FILE *f;
-
-	for (i = 0; i < KEEL_COUNTOF(queues); i++) {
-		snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/%s/discard_max_bytes",
-			 major(rdev), minor(rdev), queues[i]);
-		f = fopen(path, "re");
-		if (f == NULL) {
-			continue;
-		}
-		if (fscanf(f, "%llu", &max) != 1) {
-			max = 0;
-		}
-		fclose(f);
-		return max > 0;
-	}
-	return false;
-}
-
-/* Block size and count of the open file; checks the given block size against the device. */
-static int
-uring_geometry(struct uring_disk *disk, uint32_t given, char *err, size_t err_len)
-{
-	uint32_t min_block = URING_FILE_BLOCK_SIZE, block_size;
-	uint64_t size_bytes;
-	struct stat st;
-	int lbs, rc;
-
-	if (fstat(disk->fd, &st) != 0) {
-		rc = -errno;
-		uring_set_err(err, err_len, "Invalid parameter 'filename': cannot stat %s: %s",
-			      disk->filename, keel_strerror(-rc));
-		return rc;
-	}
-	if (S_ISBLK(st.st_mode)) {
-		if (ioctl(disk->fd, BLKSSZGET, &lbs) != 0 || lbs <= 0 ||
-		    ioctl(disk->fd, BLKGETSIZE64, &size_bytes) != 0) {
-			uring_set_err(err, err_len,
-				      "Invalid parameter 'filename': cannot get the "
-				      "geometry of %s: %s",
-				      disk->filename, keel_strerror(errno));
-			return -EINVAL;
-		}
-		min_block = KEEL_MAX((uint32_t)lbs, URING_MIN_BLOCK_SIZE);
-		disk->is_blkdev = true;
-		disk->discard = uring_blkdev_discard_supported(st.st_rdev);
-	} else if (S_ISREG(st.st_mode)) {
-		size_bytes = (uint64_t)st.st_size;
-	} else {
-		uring_set_err(err, err_len,
-			      "Invalid parameter 'filename': %s is neither a regular "
-			      "file nor a block device",
-			      disk->filename);
-		return -EINVAL;
-	}
-	block_size = given != 0 ? given : min_block;
-	if (block_size < URING_MIN_BLOCK_SIZE || block_size > URING_MAX_BLOCK_SIZE ||
-	    (block_size & (block_size - 1)) != 0) {
-		uring_set_err(err, err_len,
-			      "Invalid parameter 'block_size': %" PRIu32 " is not a "
-			      "power of two from %u to %u",
-			      block_size, URING_MIN_BLOCK_SIZE, URING_MAX_BLOCK_SIZE);
-		return -EINVAL;
-	}
-	if (block_size < min_block) {
-		uring_set_err(err, err_len,
-			      "Invalid parameter 'block_size': %" PRIu32 " is smaller "
-			      "than the logical block size of %s (%" PRIu32 ")",
-			      block_size, disk->filename, min_block);
-		return -EINVAL;
-	}
-	if (size_bytes < block_size) {
-		uring_set_err(err, err_len,
-			      "Invalid parameter 'filename': %s has %" PRIu64 " bytes, "
-			      "less than one block of %" PRIu32,
-			      disk->filename, size_bytes, block_size);
-		return -EINVAL;
-	}
-	disk->bdev.blocklen = block_size;
-	disk->bdev.blockcnt = size_bytes / block_size;
-	disk->bdev.required_alignment = (uint32_t)__builtin_ctz(block_size);
-	disk->block_size_given = given != 0;
-	return 0;
-}
-
 /* Can this kernel do io_uring at all, and fallocate through it? */
 static int
 uring_probe(struct uring_disk *disk, char *err, size_t err_len)
@@ -680,27 +542,16 @@ bdev_uring_create(const struct uring_bdev_opts *opts, struct keel_bdev **bdev, c
 	struct uring_disk *disk;
 	int rc;
 
-	if (opts->name == NULL || opts->name[0] == '\0' ||
-	    strlen(opts->name) >= KEEL_BDEV_MAX_NAME_LEN) {
-		uring_set_err(err, err_len, "Invalid parameter 'name': must be 1 to %d characters",
-			      KEEL_BDEV_MAX_NAME_LEN - 1);
-		return -EINVAL;
-	}
-	if (opts->filename == NULL || opts->filename[0] == '\0') {
-		uring_set_err(err, err_len, "Invalid parameter 'filename': must not be empty");
-		return -EINVAL;
-	}
-	if (keel_bdev_get_by_name(opts->name) != NULL) {
-		uring_set_err(err, err_len, "Invalid parameter 'name': bdev '%s' already exists",
-			      opts->name);
-		return -EEXIST;
+	rc = keel_bdev_file_check_args(opts->name, opts->filename, err, err_len);
+	if (rc != 0) {
+		return rc;
 	}
 	disk = calloc(1, sizeof(*disk));
 	if (disk == NULL) {
 		uring_set_err(err, err_len, "out of memory");
 		return -ENOMEM;
 	}
-	disk->fd = -1;
+	disk->file.fd = -1;
 	disk->bdev.name = strdup(opts->name);
 	disk->filename = strdup(opts->filename);
 	if (disk->bdev.name == NULL || disk->filename == NULL) {
@@ -712,18 +563,18 @@ bdev_uring_create(const struct uring_bdev_opts *opts, struct keel_bdev **bdev, c
 	if (rc != 0) {
 		goto err_free_disk;
 	}
-	rc = uring_open(disk, err, err_len);
+	rc = keel_bdev_file_open(&disk->file, opts->name, opts->filename, opts->block_size, err,
+				 err_len);
 	if (rc != 0) {
 		goto err_free_disk;
 	}
-	rc = uring_geometry(disk, opts->block_size, err, err_len);
-	if (rc != 0) {
-		goto err_free_disk;
-	}
+	disk->bdev.blocklen = disk->file.block_size;
+	disk->bdev.blockcnt = disk->file.block_count;
+	disk->bdev.required_alignment = (uint32_t)__builtin_ctz(disk->file.block_size);
 	disk->bdev.product_name = "URING disk";
 	disk->bdev.write_cache = true;
 	/* A punched hole reads back as zeroes; a discarded device block need not. */
-	disk->bdev.unmap_reads_zeroes = !disk->is_blkdev;
+	disk->bdev.unmap_reads_zeroes = !disk->file.is_blkdev;
 	disk->bdev.ctxt = disk;
 	disk->bdev.fn_table = &g_uring_fn_table;
 	disk->bdev.module = &g_uring_module;
@@ -746,7 +597,7 @@ bdev_uring_create(const struct uring_bdev_opts *opts, struct keel_bdev **bdev, c
 	}
 	KEEL_INFOLOG(uring, "uring bdev %s: %s, %" PRIu64 " blocks of %" PRIu32 " bytes%s\n",
 		     disk->bdev.name, disk->filename, disk->bdev.blockcnt, disk->bdev.blocklen,
-		     disk->direct ? "" : " (buffered I/O)");
+		     disk->file.direct ? "" : " (buffered I/O)");
 	*bdev = &disk->bdev;
 	return 0;
 

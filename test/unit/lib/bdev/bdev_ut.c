@@ -13,6 +13,7 @@
 #include "bdev/bdev_qos.c"
 #include "bdev/bdev_reset.c"
 #include "bdev/bdev_rpc.c"
+#include "bdev/bdev_file.c"
 
 #define UT_BLOCKS 4096
 #define UT_BLKLEN 512

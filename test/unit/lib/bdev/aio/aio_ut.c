@@ -69,7 +69,7 @@ ut_aio_create(const char *name, const char *filename, uint32_t block_size, struc
 static bool
 ut_aio_is_direct(struct keel_bdev *bdev)
 {
-	return ((struct aio_disk *)bdev->ctxt)->direct;
+	return ((struct aio_disk *)bdev->ctxt)->file.direct;
 }
 
 static const struct ut_file_module g_mod = {

@@ -60,7 +60,7 @@ ut_uring_create(const char *name, const char *filename, uint32_t block_size,
 static bool
 ut_uring_is_direct(struct keel_bdev *bdev)
 {
-	return ((struct uring_disk *)bdev->ctxt)->direct;
+	return ((struct uring_disk *)bdev->ctxt)->file.direct;
 }
 
 static const struct ut_file_module g_mod = {
