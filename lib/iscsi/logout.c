@@ -1,16 +1,23 @@
 /*
  * Logout (RFC 7143 11.14, 11.15): close the session or one connection; the response goes out
- * before the connection closes. Also the Asynchronous Message that asks an initiator to log
- * out (before a target is deleted or the target stops).
+ * before the connection closes. Also the Asynchronous Messages: the one that asks an initiator
+ * to log out (before a target is deleted or the target stops), and the SCSI event that tells a
+ * session its target's LUNs changed, when its connections open the LUNs added after login.
  */
 #include "keel/stdinc.h"
 #include "keel/env.h"
 #include "keel/log.h"
+#include "keel/scsi.h"
 #include "keel/util.h"
 
 #include "iscsi_internal.h"
 
+/* Fixed-format sense data of an asynchronous event: 18 bytes. */
+#define ISCSI_AEN_SENSE_LEN 18
+
 void iscsi_sess_update_max_cmdsn(struct iscsi_sess *sess);
+/* login.c: the remove callback of a connection's LUN descriptors. */
+void iscsi_conn_lun_removed(struct keel_scsi_lun_desc *desc, void *ctx);
 
 int
 iscsi_op_logout(struct iscsi_conn *conn, struct iscsi_pdu *pdu)
@@ -145,9 +152,60 @@ iscsi_conns_request_logout(struct iscsi_tgt_node *target, int32_t pg_tag)
 	pthread_mutex_unlock(&g_iscsi.lock);
 }
 
-/* SCSI Asynchronous Event (RFC 7143 11.9, AsyncEvent 0): a pending unit attention of the
- * connection's I_T nexus (LUNs added or removed, capacity changed) reported at once, with its
- * sense data, instead of waiting for the next command. */
+/* LUNs of the target that this connection has not opened yet (added after its login): open
+ * them here, on the connection's thread, where their bdev channels belong. A LUN being removed
+ * is not returned by keel_scsi_dev_get_lun(), and its descriptor goes through
+ * iscsi_conn_lun_removed(). */
+static void
+iscsi_conn_open_new_luns(struct iscsi_conn *conn)
+{
+	struct keel_scsi_lun *lun;
+	uint64_t id;
+	int rc;
+
+	for (id = 0; id < ISCSI_MAX_LUN; id++) {
+		if (conn->lun_descs[id] != NULL) {
+			continue;
+		}
+		lun = keel_scsi_dev_get_lun(conn->target->dev, id);
+		if (lun == NULL) {
+			continue;
+		}
+		rc = keel_scsi_lun_open(lun, iscsi_conn_lun_removed, conn, &conn->lun_descs[id]);
+		if (rc != 0) {
+			conn->lun_descs[id] = NULL;
+			if (rc != -ENODEV) {
+				ISCSI_CONN_ERRLOG(conn, "cannot open new LUN %" PRIu64 ": %s\n", id,
+						  keel_strerror(-rc));
+			}
+		} else {
+			ISCSI_CONN_NOTICELOG(conn, "LUN %" PRIu64 " added\n", id);
+		}
+	}
+}
+
+/* The lowest LUN of the target that is there, for the LUN field of an event about all. */
+static uint64_t
+iscsi_conn_first_lun(struct iscsi_conn *conn)
+{
+	uint64_t id;
+
+	for (id = 0; id < ISCSI_MAX_LUN; id++) {
+		if (conn->lun_descs[id] != NULL) {
+			return id;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The target's LUN inventory changed (a LUN added, or removed with its bdev): the connection
+ * opens the new LUNs, and the first connection of the session sends a SCSI Asynchronous Event
+ * (RFC 7143 11.9.1, AsyncEvent 0) with REPORTED LUNS DATA HAS CHANGED sense data, which
+ * open-iscsi answers with a rescan. The unit attention itself stays queued in the SCSI layer,
+ * so that the next command of the I_T nexus reports it as well (SAM-5 5.14); initiators that
+ * ignore asynchronous events learn it there.
+ */
 static void
 iscsi_conn_send_async_ua(void *arg)
 {
@@ -155,8 +213,7 @@ iscsi_conn_send_async_ua(void *arg)
 	struct keel_iscsi_async *async;
 	struct iscsi_conn *conn;
 	struct iscsi_pdu *pdu;
-	uint8_t sense[KEEL_SCSI_SENSE_BUF_LEN];
-	uint16_t sense_len;
+	uint8_t *sense;
 	uint64_t lun;
 
 	TAILQ_FOREACH(conn, &c->pg->conns, pg_link) {
@@ -169,25 +226,34 @@ iscsi_conn_send_async_ua(void *arg)
 	    conn->sess == NULL) {
 		return;
 	}
-	while (keel_scsi_dev_get_pending_ua(conn->target->dev, conn->sess->initiator_port,
-					    conn->sess->target_port, &lun, sense, &sense_len)) {
-		pdu = iscsi_pdu_get();
-		if (pdu == NULL) {
-			return;
-		}
-		async = (struct keel_iscsi_async *)&pdu->bhs;
-		async->opcode = KEEL_ISCSI_OP_ASYNC;
-		async->flags = KEEL_ISCSI_FLAG_FINAL;
-		keel_to_be32(async->itt, KEEL_ISCSI_RESERVED_TAG);
-		async->async_event = KEEL_ISCSI_ASYNC_SCSI_EVENT;
-		async->lun[0] = (uint8_t)((lun >> 8) & 0x3f) | (lun > 255 ? 0x40 : 0);
-		async->lun[1] = (uint8_t)lun;
-		keel_to_be16(pdu->small_data, sense_len);
-		memcpy(pdu->small_data + 2, sense, sense_len);
-		pdu->data = pdu->small_data;
-		pdu->data_len = (uint32_t)sense_len + 2;
-		iscsi_conn_send_pdu(conn, pdu);
+	iscsi_conn_open_new_luns(conn);
+	if (conn->sess->conns[0] != conn) {
+		return;
 	}
+	pdu = iscsi_pdu_get();
+	if (pdu == NULL) {
+		return;
+	}
+	lun = iscsi_conn_first_lun(conn);
+	async = (struct keel_iscsi_async *)&pdu->bhs;
+	async->opcode = KEEL_ISCSI_OP_ASYNC;
+	async->flags = KEEL_ISCSI_FLAG_FINAL;
+	keel_to_be32(async->itt, KEEL_ISCSI_RESERVED_TAG);
+	async->async_event = KEEL_ISCSI_ASYNC_SCSI_EVENT;
+	async->lun[0] = (uint8_t)((lun >> 8) & 0x3f) | (lun > 255 ? 0x40 : 0);
+	async->lun[1] = (uint8_t)lun;
+	/* SenseLength, then fixed-format sense data (SPC-4 4.5.3). */
+	memset(pdu->small_data, 0, 2 + ISCSI_AEN_SENSE_LEN);
+	keel_to_be16(pdu->small_data, ISCSI_AEN_SENSE_LEN);
+	sense = pdu->small_data + 2;
+	sense[0] = 0x70;
+	sense[2] = KEEL_SCSI_SENSE_UNIT_ATTENTION;
+	sense[7] = ISCSI_AEN_SENSE_LEN - 8;
+	sense[12] = (uint8_t)(KEEL_SCSI_ASC_REPORTED_LUNS_DATA_HAS_CHANGED >> 8);
+	sense[13] = (uint8_t)KEEL_SCSI_ASC_REPORTED_LUNS_DATA_HAS_CHANGED;
+	pdu->data = pdu->small_data;
+	pdu->data_len = 2 + ISCSI_AEN_SENSE_LEN;
+	iscsi_conn_send_pdu(conn, pdu);
 	iscsi_conn_flush(conn);
 }
 
