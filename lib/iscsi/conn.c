@@ -570,6 +570,7 @@ iscsi_conn_free(struct iscsi_conn *conn)
 	pthread_mutex_unlock(&g_iscsi.lock);
 	TAILQ_REMOVE(&conn->pg->conns, conn, pg_link);
 	__atomic_fetch_sub(&conn->pg->num_conns, 1, __ATOMIC_RELAXED);
+	keel_poller_unregister(&conn->login.delay_poller);
 	free(conn->login.text);
 	free(conn->login.rsp_text);
 	free(conn->rx_buf);

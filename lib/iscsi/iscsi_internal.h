@@ -331,6 +331,9 @@ struct iscsi_login_state {
 	bool session_type_seen;
 	bool initiator_name_seen;
 	uint64_t start_tsc;
+	/* A failure answered after a back-off (login.c); the connection unregisters it. */
+	struct keel_poller *delay_poller;
+	int delayed_status;
 	/* Session-wide results of a leading login, given to the session when it is created. */
 	struct iscsi_sess_params sess_params;
 };

@@ -8,6 +8,7 @@
  * enters the full feature phase. A failure answers its status and closes the connection.
  */
 #include "keel/stdinc.h"
+#include "keel/env.h"
 #include "keel/log.h"
 #include "keel/scsi.h"
 #include "keel/thread.h"
@@ -110,6 +111,128 @@ login_send_status(struct iscsi_conn *conn, int status, const char *key, const ch
 	return 0;
 }
 
+/*
+ * Back-off after failed logins. Guessing CHAP secrets (or initiator names an ACL accepts) takes
+ * many logins from one place; after a few free failures, each further authentication or
+ * authorization failure from the same initiator address is answered later, the delay doubling
+ * up to a ceiling. The answer waits on a timed poller of the connection's thread, so the
+ * reactor goes on serving everyone else; the table is fixed in size (the stalest entry makes
+ * room), and an address whose last failure is older than the window starts afresh. Successful
+ * logins are never delayed.
+ */
+#define LOGIN_PENALTY_SLOTS 256
+
+struct login_penalty {
+	char addr[KEEL_SOCK_ADDR_LEN];
+	uint32_t failures;
+	uint64_t last_tsc;
+};
+
+static struct login_backoff_opts {
+	uint32_t free_failures; /* failures answered at once */
+	uint32_t base_ms;	/* delay of the first failure past those */
+	uint32_t max_ms;	/* ceiling of the doubling */
+	uint32_t window_s;	/* an address is forgotten after this long without failures */
+} g_login_backoff = {
+	.free_failures = 3,
+	.base_ms = 250,
+	.max_ms = 4000,
+	.window_s = 60,
+};
+
+static struct login_penalty g_login_penalties[LOGIN_PENALTY_SLOTS];
+static pthread_mutex_t g_login_penalty_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Count a failure from addr; returns how long its answer waits, in milliseconds, and the
+ * failures counted in the window. */
+static uint32_t
+login_penalty_note(const char *addr, uint32_t *failures)
+{
+	const struct login_backoff_opts *o = &g_login_backoff;
+	uint64_t now = keel_get_ticks(), window = (uint64_t)o->window_s * keel_get_ticks_hz();
+	struct login_penalty *p = NULL, *unused = NULL, *oldest = &g_login_penalties[0];
+	uint32_t n, shift, delay;
+	size_t i;
+
+	pthread_mutex_lock(&g_login_penalty_lock);
+	for (i = 0; i < LOGIN_PENALTY_SLOTS; i++) {
+		struct login_penalty *e = &g_login_penalties[i];
+
+		if (e->failures == 0) {
+			unused = unused != NULL ? unused : e;
+		} else if (strcmp(e->addr, addr) == 0) {
+			p = e;
+			break;
+		} else if (e->last_tsc < oldest->last_tsc) {
+			oldest = e;
+		}
+	}
+	if (p != NULL && now - p->last_tsc > window) {
+		p->failures = 0;
+	}
+	if (p == NULL) {
+		p = unused != NULL ? unused : oldest;
+		keel_strlcpy(p->addr, addr, sizeof(p->addr));
+		p->failures = 0;
+	}
+	if (p->failures < UINT32_MAX) {
+		p->failures++;
+	}
+	p->last_tsc = now;
+	n = p->failures;
+	pthread_mutex_unlock(&g_login_penalty_lock);
+
+	*failures = n;
+	if (n <= o->free_failures) {
+		return 0;
+	}
+	shift = KEEL_MIN(n - o->free_failures - 1, 16u);
+	delay = o->base_ms << shift;
+	return KEEL_MIN(delay, o->max_ms);
+}
+
+/* The delayed answer is due (the connection is still there: freeing it unregisters us). */
+static int
+login_delay_done(void *arg)
+{
+	struct iscsi_conn *conn = arg;
+	struct iscsi_login_state *ls = &conn->login;
+
+	keel_poller_unregister(&ls->delay_poller);
+	conn->state = ISCSI_CONN_STATE_LOGIN;
+	if (login_send_status(conn, ls->delayed_status, NULL, NULL) != 0) {
+		iscsi_conn_drop(conn, "out of memory during login");
+	}
+	return KEEL_POLLER_BUSY;
+}
+
+/* Answer status after a back-off if the initiator's address has failed too often; false if
+ * the answer should go now. Nothing more is read from the connection meanwhile. */
+static bool
+login_delay_failure(struct iscsi_conn *conn, int status)
+{
+	struct iscsi_login_state *ls = &conn->login;
+	uint32_t delay_ms, failures;
+
+	if (status != KEEL_ISCSI_LOGIN_AUTH_FAILURE &&
+	    status != KEEL_ISCSI_LOGIN_AUTHORIZATION_FAILURE) {
+		return false;
+	}
+	delay_ms = login_penalty_note(conn->initiator_addr, &failures);
+	if (delay_ms == 0) {
+		return false;
+	}
+	ls->delay_poller = keel_poller_register(login_delay_done, conn, (uint64_t)delay_ms * 1000);
+	if (ls->delay_poller == NULL) {
+		return false;
+	}
+	ls->delayed_status = status;
+	conn->state = ISCSI_CONN_STATE_INVALID;
+	ISCSI_CONN_ERRLOG(conn, "%u failed logins from %s within %u s: answering in %u ms\n",
+			  failures, conn->initiator_addr, g_login_backoff.window_s, delay_ms);
+	return true;
+}
+
 static int
 login_fail(struct iscsi_conn *conn, int status)
 {
@@ -123,6 +246,9 @@ login_fail(struct iscsi_conn *conn, int status)
 	ls->transit = false;
 	ISCSI_CONN_ERRLOG(conn, "login rejected: %02x/%02x (%s)\n", status >> 8, status & 0xff,
 			  login_status_name(status));
+	if (login_delay_failure(conn, status)) {
+		return 0;
+	}
 	return login_send_status(conn, status, NULL, NULL);
 }
 

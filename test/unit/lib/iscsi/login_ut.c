@@ -449,6 +449,93 @@ an_initiator_the_acl_refuses_is_02_02_and_learns_nothing(void)
 	ut_conn_free(conn);
 }
 
+/* A login the ACL refuses, from addr; returns its connection (answered or waiting). */
+static struct iscsi_conn *
+refused_from(const char *addr)
+{
+	struct iscsi_conn *conn = ut_conn_new(0);
+
+	keel_strlcpy(conn->initiator_addr, addr, sizeof(conn->initiator_addr));
+	g_ut_access = false;
+	CU_ASSERT(ut_login(conn, UT_T | UT_CSG(UT_SEC) | UT_OP, ID_TEXT "AuthMethod=None\n") == 0);
+	return conn;
+}
+
+/* The next refused login from addr is answered after exactly delay_ms. */
+static void
+refused_after(const char *addr, uint64_t delay_ms)
+{
+	struct iscsi_conn *conn = refused_from(addr);
+
+	if (delay_ms == 0) {
+		CU_ASSERT(failed_status(conn) == KEEL_ISCSI_LOGIN_AUTHORIZATION_FAILURE);
+		ut_conn_free(conn);
+		return;
+	}
+	CU_ASSERT(TAILQ_EMPTY(&conn->tx_queue));
+	CU_ASSERT(conn->state == ISCSI_CONN_STATE_INVALID);
+	CU_ASSERT(ut_num_pollers() == 1);
+	/* Whatever comes meanwhile is not read. */
+	CU_ASSERT(ut_login(conn, UT_T | UT_CSG(UT_SEC) | UT_OP, ID_TEXT) == 0);
+	CU_ASSERT(TAILQ_EMPTY(&conn->tx_queue));
+	g_ut_ticks += delay_ms - 1;
+	CU_ASSERT(ut_run_pollers() == 0);
+	CU_ASSERT(TAILQ_EMPTY(&conn->tx_queue));
+	g_ut_ticks += 1;
+	CU_ASSERT(ut_run_pollers() == 1);
+	CU_ASSERT(failed_status(conn) == KEEL_ISCSI_LOGIN_AUTHORIZATION_FAILURE);
+	CU_ASSERT(ut_num_pollers() == 0);
+	ut_conn_free(conn);
+}
+
+static void
+repeated_failed_logins_from_one_address_are_answered_later(void)
+{
+	struct iscsi_conn *conn;
+	int i, used;
+
+	g_login_backoff.free_failures = 3;
+	g_login_backoff.base_ms = 250;
+	g_login_backoff.max_ms = 1000;
+	g_login_backoff.window_s = 60;
+	for (i = 0; i < 3; i++) {
+		refused_after("192.0.2.1", 0);
+	}
+	refused_after("192.0.2.1", 250);
+	CU_ASSERT(ut_log_has("4 failed logins from 192.0.2.1 within 60 s: answering in 250 ms"));
+	CU_ASSERT(ut_log_has(UT_INITIATOR));
+	refused_after("192.0.2.1", 500);
+	refused_after("192.0.2.1", 1000);
+	refused_after("192.0.2.1", 1000);
+	/* Another address owes nothing. */
+	refused_after("192.0.2.2", 0);
+	/* A login that succeeds is never held back. */
+	g_ut_access = true;
+	conn = logged_in(0, "");
+	ut_conn_free(conn);
+	/* An initiator that gives up while it waits: the timer goes with its connection. */
+	conn = refused_from("192.0.2.1");
+	CU_ASSERT(ut_num_pollers() == 1);
+	ut_conn_free(conn);
+	CU_ASSERT(ut_num_pollers() == 0);
+	/* A minute without failures and the address starts afresh. */
+	g_ut_ticks += 61 * 1000;
+	refused_after("192.0.2.1", 0);
+	/* The table keeps a bounded number of addresses; the stalest make room. */
+	for (i = 0; i < 2 * LOGIN_PENALTY_SLOTS; i++) {
+		char addr[32];
+
+		snprintf(addr, sizeof(addr), "198.51.100.%d", i);
+		g_ut_ticks++;
+		refused_after(addr, 0);
+	}
+	for (i = 0, used = 0; i < LOGIN_PENALTY_SLOTS; i++) {
+		used += g_login_penalties[i].failures > 0;
+		CU_ASSERT(strcmp(g_login_penalties[i].addr, "192.0.2.1") != 0);
+	}
+	CU_ASSERT(used == LOGIN_PENALTY_SLOTS);
+}
+
 static void
 a_redirected_target_answers_01_01_with_the_new_address(void)
 {
@@ -985,6 +1072,7 @@ static const struct keel_ut_test g_tests[] = {
 	KEEL_UT_TEST(missing_names_are_02_07),
 	KEEL_UT_TEST(an_unknown_or_deleted_target_is_02_03),
 	KEEL_UT_TEST(an_initiator_the_acl_refuses_is_02_02_and_learns_nothing),
+	KEEL_UT_TEST(repeated_failed_logins_from_one_address_are_answered_later),
 	KEEL_UT_TEST(a_redirected_target_answers_01_01_with_the_new_address),
 	KEEL_UT_TEST(max_sessions_reached_is_03_02),
 	KEEL_UT_TEST(an_unknown_session_type_is_02_09),

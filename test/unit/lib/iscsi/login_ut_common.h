@@ -183,6 +183,85 @@ ut_run_msgs(void)
 }
 
 /*
+ * Time and timed pollers: the clock moves only when a test says so, and a test runs a due
+ * poller itself (ut_run_pollers).
+ */
+static uint64_t g_ut_ticks;
+
+uint64_t
+keel_get_ticks(void)
+{
+	return g_ut_ticks;
+}
+
+uint64_t
+keel_get_ticks_hz(void)
+{
+	return 1000;
+}
+
+struct keel_poller {
+	keel_poller_fn fn;
+	void *ctx;
+	uint64_t due_ticks;
+	bool used;
+};
+static struct keel_poller g_ut_pollers[16];
+
+struct keel_poller *
+keel_poller_register_named(keel_poller_fn fn, void *ctx, uint64_t period_us, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(g_ut_pollers) / sizeof(g_ut_pollers[0]); i++) {
+		if (!g_ut_pollers[i].used) {
+			g_ut_pollers[i] = (struct keel_poller){fn, ctx, g_ut_ticks + period_us / 1000,
+							       true};
+			return &g_ut_pollers[i];
+		}
+	}
+	return NULL;
+}
+
+void
+keel_poller_unregister(struct keel_poller **pp)
+{
+	if (*pp != NULL) {
+		(*pp)->used = false;
+		*pp = NULL;
+	}
+}
+
+/* Pollers registered now. */
+__attribute__((unused)) static int
+ut_num_pollers(void)
+{
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i < sizeof(g_ut_pollers) / sizeof(g_ut_pollers[0]); i++) {
+		n += g_ut_pollers[i].used;
+	}
+	return n;
+}
+
+/* Run every poller due at the current time; returns how many ran. */
+__attribute__((unused)) static int
+ut_run_pollers(void)
+{
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i < sizeof(g_ut_pollers) / sizeof(g_ut_pollers[0]); i++) {
+		if (g_ut_pollers[i].used && g_ut_pollers[i].due_ticks <= g_ut_ticks) {
+			g_ut_pollers[i].fn(g_ut_pollers[i].ctx);
+			n++;
+		}
+	}
+	return n;
+}
+
+/*
  * Socket groups and the connection's socket callback.
  */
 static struct keel_sock_group g_ut_sock_groups[2];
@@ -450,6 +529,7 @@ ut_conn_free(struct iscsi_conn *conn)
 		keel_sock_group_remove_sock(conn->sock->group, conn->sock);
 	}
 	free(conn->sock);
+	keel_poller_unregister(&conn->login.delay_poller);
 	free(conn->login.text);
 	free(conn->login.rsp_text);
 	free(conn);
@@ -634,6 +714,11 @@ ut_reset(void)
 		}
 	}
 	ut_opts_defaults(&g_iscsi.opts);
+	/* Most tests fail many logins in a row: no back-off unless a test asks for it. */
+	memset(g_login_penalties, 0, sizeof(g_login_penalties));
+	g_login_backoff.free_failures = UINT32_MAX;
+	memset(g_ut_pollers, 0, sizeof(g_ut_pollers));
+	g_ut_ticks = 1000000;
 	g_iscsi.num_sessions = 0;
 	g_ut_log[0] = '\0';
 	g_ut_access = true;
