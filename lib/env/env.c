@@ -28,6 +28,9 @@
 
 #define ENV_MAX_ARGS 64
 #define ENV_NO_HUGE_DEFAULT_MB 2048
+/* Hugepage memory below which a start without -s falls back to ordinary memory: what the
+ * default pools (bdev I/O, iSCSI tasks and buffers, messages) take, with some room. */
+#define ENV_HUGE_MIN_MB 256
 #ifndef HUGETLBFS_MAGIC
 #define HUGETLBFS_MAGIC 0x958458f6
 #endif
@@ -332,6 +335,19 @@ keel_env_init(const struct keel_env_opts *opts)
 		KEEL_WARNLOG("no free hugepages are reserved (see scripts/setup.sh): running on "
 			     "ordinary memory; the userspace NVMe driver will not work\n");
 		no_huge = true;
+	} else if (!no_huge) {
+		/* A few free pages are worse than none: the pools would fail half-way through the
+		 * start. Fall back as a whole, and say why. */
+		uint64_t free_mb = keel_env_free_hugepage_bytes() >> 20;
+		uint32_t need_mb = opts->mem_size_mb ? opts->mem_size_mb : ENV_HUGE_MIN_MB;
+
+		if (free_mb < need_mb) {
+			KEEL_WARNLOG("only %" PRIu64 " MiB of hugepages are free, %" PRIu32 " MiB are "
+				     "needed (see scripts/setup.sh): running on ordinary memory; the "
+				     "userspace NVMe driver will not work\n",
+				     free_mb, need_mb);
+			no_huge = true;
+		}
 	}
 	rc = env_build_args(opts, no_huge, &args);
 	if (rc != 0) {
