@@ -23,26 +23,57 @@ rpc "$sock" iscsi_create_target_node conformance conformance Malloc0:0 1:2 64 -d
 
 url="iscsi://127.0.0.1:$port/$target/0"
 url2="iscsi://127.0.0.1:$port2/$target/0"
-skipped=()
-for suite in $(iscsi-test-cu -l | awk -F. 'NF == 2 && $1 == "ALL" { print $2 }'); do
+# Every test of the ALL family, by suite, as iscsi-test-cu lists them.
+iscsi-test-cu -l | awk -F. 'NF == 3 && $1 == "ALL"' > "$TEST_TMP/tests.lst"
+: > "$TEST_TMP/results"
+done_suites=()
+for suite in $(awk -F. '{ print $2 }' "$TEST_TMP/tests.lst" | uniq); do
 	out=$TEST_TMP/$suite.log
 	timeout -k 5 "$SUITE_TIMEOUT" iscsi-test-cu -d -S -v -t "ALL.$suite" "$url" "$url2" \
 		> "$out" 2>&1
 	rc=$?
-	# CUnit verbose lines: "  Test: Name ...passed" or "...FAILED"; a skip prints [SKIPPED].
-	awk -v suite="$suite" '
+	# CUnit's verbose output: "  Test: Name ..." starts a test and its verdict is "passed" or
+	# "FAILED" at the start of a line or right after the "..." (the tool's own "[FAILED]" log
+	# lines are indented and bracketed); "[SKIPPED]" in between is the suite skipping it.
+	# Exactly one line per listed test: one without a verdict (a crash, the time limit) fails.
+	awk -v suite="$suite" -v rc="$rc" '
+		FNR == NR { want[++n] = $0; next }
 		/^  Test: / {
 			name = $2
-			if (skipped_pending) { skipped_pending = 0 }
+			rest = $0
+			sub(/^  Test: [^ ]+ \.\.\./, "", rest)
+			skip = 0
 		}
-		/\[SKIPPED\]/ { skip[name] = 1 }
-		/\.\.\.passed/ { if (skip[name]) print "SKIP: ALL." suite "." name; else print "PASS: ALL." suite "." name }
-		/\.\.\.FAILED/ { print "FAIL: ALL." suite "." name }
-	' "$out"
+		!/^  Test: / { rest = $0 }
+		name != "" && /\[SKIPPED\]/ { skip = 1; why[name] = $0 }
+		name != "" && rest ~ /^passed/ { verdict[name] = skip ? "SKIP" : "PASS"; name = "" }
+		name != "" && rest ~ /^FAILED/ { verdict[name] = "FAIL"; name = "" }
+		END {
+			for (i = 1; i <= n; i++) {
+				t = want[i]
+				split(t, part, ".")
+				v = verdict[part[3]]
+				if (v == "PASS") {
+					print "PASS: " t
+				} else if (v == "SKIP") {
+					r = why[part[3]]
+					sub(/.*\[SKIPPED\] */, "", r)
+					print "PASS: " t " (skipped by the suite: " r ")"
+				} else if (v == "FAIL") {
+					print "FAIL: " t
+				} else {
+					print "FAIL: " t " (no verdict; iscsi-test-cu exited with " rc ")"
+				}
+			}
+		}
+	' <(grep "^ALL\.$suite\." "$TEST_TMP/tests.lst") "$out" > "$TEST_TMP/verdicts"
+	cat "$TEST_TMP/verdicts" | tee -a "$TEST_TMP/results"
+	FAILED=$((FAILED + $(grep -c '^FAIL: ' "$TEST_TMP/verdicts")))
+	done_suites+=("$suite")
 	if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
-		fail "ALL.$suite finished within ${SUITE_TIMEOUT}s (the target stopped answering)"
+		echo "ALL.$suite did not finish within ${SUITE_TIMEOUT}s (the target stopped answering):"
 		tail -n 20 "$out"
-	elif grep -q 'FAILED' "$out"; then
+	elif grep -q '^FAILED\|\.\.\.FAILED' "$out"; then
 		grep -B2 -A12 'FAILED' "$out" | head -n 60
 	fi
 	if ! kill -0 "$TGT_PID" 2> /dev/null; then
@@ -51,6 +82,17 @@ for suite in $(iscsi-test-cu -l | awk -F. 'NF == 2 && $1 == "ALL" { print $2 }')
 		break
 	fi
 done
+# Tests of the suites that never ran (the target died) fail too: one line per test, always.
+for t in $(cat "$TEST_TMP/tests.lst"); do
+	suite=${t#ALL.}
+	suite=${suite%%.*}
+	if [[ " ${done_suites[*]} " != *" $suite "* ]]; then
+		fail "$t (not run: the target was gone)"
+	fi
+done
+echo "conformance: $(grep -c '^PASS: ' "$TEST_TMP/results") passed" \
+	"($(grep -c 'skipped by the suite' "$TEST_TMP/results") of them skipped by the suite)," \
+	"$(grep -c '^FAIL: ' "$TEST_TMP/results") failed, of $(wc -l < "$TEST_TMP/tests.lst") tests"
 stop_tgt "$TGT_PID" 20
 check "SIGTERM exits 0 after the conformance suite" test $? -eq 0
 finish
