@@ -103,6 +103,7 @@ class Connection:
         self.initial_r2t = True
         self.isid = b'\x80' + os.urandom(5)
         self.tsih = 0
+        self.cid = 0
         self.rsp_keys = {}
 
     def close(self):
@@ -173,7 +174,7 @@ class Connection:
         return itt
 
     # Login.
-    def login_bhs(self, csg, nsg, transit=True, cont=False, itt=None, cid=0):
+    def login_bhs(self, csg, nsg, transit=True, cont=False, itt=None, cid=None):
         bhs = bytearray(BHS_LEN)
         bhs[0] = OP_LOGIN_REQ | 0x40
         bhs[1] = (0x80 if transit else 0) | (0x40 if cont else 0) | (csg << 2) | nsg
@@ -182,7 +183,7 @@ class Connection:
         bhs[8:14] = self.isid
         struct.pack_into('>H', bhs, 14, self.tsih)
         struct.pack_into('>I', bhs, 16, self.next_itt() if itt is None else itt)
-        struct.pack_into('>H', bhs, 20, cid)
+        struct.pack_into('>H', bhs, 20, self.cid if cid is None else cid)
         struct.pack_into('>I', bhs, 24, self.cmdsn)
         struct.pack_into('>I', bhs, 28, self.exp_statsn)
         return bhs
@@ -207,7 +208,10 @@ class Connection:
         self.rsp_keys = decode_text(rsp.data)
         op_keys = [('HeaderDigest', header_digest), ('DataDigest', data_digest),
                    ('MaxRecvDataSegmentLength', '262144')]
-        if not discovery:
+        # Session-wide (leading only) keys go in the leading login alone; a connection that
+        # joins a session keeps what the session negotiated.
+        leading = self.tsih == 0
+        if not discovery and leading:
             op_keys += [('InitialR2T', 'Yes' if self.initial_r2t else 'No'),
                         ('ImmediateData', 'Yes' if self.immediate_data else 'No'),
                         ('FirstBurstLength', str(self.first_burst)),
@@ -230,11 +234,11 @@ class Connection:
         if 'MaxRecvDataSegmentLength' in self.rsp_keys:
             self.max_send_dsl = int(self.rsp_keys['MaxRecvDataSegmentLength'])
         for name, attr in (('FirstBurstLength', 'first_burst'), ('MaxBurstLength', 'max_burst')):
-            if name in keys and keys[name].isdigit():
+            if leading and name in keys and keys[name].isdigit():
                 setattr(self, attr, int(keys[name]))
-        if 'ImmediateData' in keys:
+        if leading and 'ImmediateData' in keys:
             self.immediate_data = keys['ImmediateData'] == 'Yes'
-        if 'InitialR2T' in keys:
+        if leading and 'InitialR2T' in keys:
             self.initial_r2t = keys['InitialR2T'] == 'Yes'
         self.cmdsn = struct.unpack_from('>I', rsp.bhs, 28)[0]
         return 0
@@ -363,11 +367,13 @@ class Connection:
             struct.pack_into('>I', bhs, 28, self.exp_statsn)
             self.send_pdu(bhs, b'')
 
-    def logout(self, reason=0):
+    def logout(self, reason=0, cid=None):
+        """Logout (reason 0: close the session, 1: close connection cid, default ours)."""
         bhs = bytearray(BHS_LEN)
         bhs[0] = OP_LOGOUT_REQ | 0x40
         bhs[1] = 0x80 | reason
         struct.pack_into('>I', bhs, 16, self.next_itt())
+        struct.pack_into('>H', bhs, 20, self.cid if cid is None else cid)
         struct.pack_into('>I', bhs, 24, self.cmdsn)
         struct.pack_into('>I', bhs, 28, self.exp_statsn)
         self.send_pdu(bhs)
