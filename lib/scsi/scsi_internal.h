@@ -204,7 +204,9 @@ void scsi_spc_data_in(struct keel_scsi_task *task, const void *buf, uint32_t len
 #define SCSI_MAX_TRANSFER_BYTES (4u * 1024 * 1024)	/* data of one READ/WRITE/VERIFY */
 #define SCSI_MAX_UNMAP_LBA_COUNT (1024u * 1024)	/* blocks in one UNMAP command */
 #define SCSI_MAX_UNMAP_DESCRIPTORS 256u		/* block descriptors in one UNMAP */
-#define SCSI_MAX_WRITE_SAME_BYTES (32u * 1024 * 1024)	/* blocks * block size of one WRITE SAME */
+/* Blocks * block size of one WRITE SAME: no more than one READ may return, so that an
+ * initiator can read back in one command what a WRITE SAME wrote or unmapped. */
+#define SCSI_MAX_WRITE_SAME_BYTES SCSI_MAX_TRANSFER_BYTES
 /* Names of opcodes, for REPORT SUPPORTED OPERATION CODES (spc.c asks each set). */
 struct scsi_opcode_info {
 	uint8_t opcode;

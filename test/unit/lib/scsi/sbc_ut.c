@@ -510,7 +510,7 @@ static void
 write_same_repeats_a_pattern_in_bounded_chunks(void)
 {
 	uint8_t cdb[16], block[UT_BLKLEN];
-	uint32_t n = 10000, i;
+	uint32_t n = SCSI_MAX_WRITE_SAME_BYTES / UT_BLKLEN, i; /* the most one may cover */
 	struct ut_task *ut;
 
 	setup();

@@ -875,6 +875,24 @@ vpd_block_limits_follow_the_bdev_and_unmap_support(void)
 	CU_ASSERT(keel_from_be64(&g_buf[36]) == SCSI_MAX_WRITE_SAME_BYTES / 4096);
 }
 
+/* A WRITE SAME covers no more blocks than one READ may return, so that an initiator can read
+ * back what it wrote (or unmapped) in one command: MAXIMUM WRITE SAME LENGTH is at most
+ * MAXIMUM TRANSFER LENGTH, for every block size. */
+static void
+vpd_block_limits_write_same_fits_one_transfer(void)
+{
+	static const uint32_t sizes[] = {512, 4096};
+	size_t i;
+
+	ut_setup();
+	for (i = 0; i < KEEL_COUNTOF(sizes); i++) {
+		g_bdev.blocklen = sizes[i];
+		CU_ASSERT(ut_good(RUN(255, 0x12, 0x01, 0xb0, 0, 255, 0)));
+		CU_ASSERT(keel_from_be64(&g_buf[36]) > 0);
+		CU_ASSERT(keel_from_be64(&g_buf[36]) <= keel_from_be32(&g_buf[8]));
+	}
+}
+
 static void
 vpd_block_characteristics_say_non_rotating(void)
 {
@@ -1849,6 +1867,7 @@ static const struct keel_ut_test g_tests[] = {
 	KEEL_UT_TEST(vpd_device_identification_without_target_port_has_no_port_designators),
 	KEEL_UT_TEST(vpd_extended_inquiry_offers_task_attributes_only),
 	KEEL_UT_TEST(vpd_block_limits_follow_the_bdev_and_unmap_support),
+	KEEL_UT_TEST(vpd_block_limits_write_same_fits_one_transfer),
 	KEEL_UT_TEST(vpd_block_characteristics_say_non_rotating),
 	KEEL_UT_TEST(vpd_logical_block_provisioning_is_thin_with_lbprz_from_the_bdev),
 	KEEL_UT_TEST(vpd_third_party_copy_carries_the_xcopy_descriptors),
