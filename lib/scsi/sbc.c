@@ -470,6 +470,7 @@ struct sbc_verify {
 	uint32_t nblocks;
 	uint8_t bytchk;
 	bool write; /* WRITE AND VERIFY: the write is still to do */
+	uint32_t data_bytes; /* of the Data-Out that the command used */
 	uint8_t *buf;
 	struct iovec *iov;
 	int iovcnt;
@@ -498,7 +499,7 @@ sbc_verify_compare(struct keel_scsi_task *task)
 	int64_t off;
 	uint32_t i, j;
 
-	task->data_transferred = task->expected_len;
+	task->data_transferred = v->data_bytes;
 	if (v->bytchk == 1) {
 		off = sbc_iov_compare(task, 0, v->buf, v->nblocks * bs);
 		if (off >= 0) {
@@ -589,6 +590,7 @@ sbc_verify(struct keel_scsi_task *task, bool write)
 	struct sbc_verify *v;
 	uint64_t need;
 	struct sbc_cdb c;
+	uint32_t nblocks;
 	uint8_t bytchk;
 
 	sbc_decode(task->cdb, &c);
@@ -613,9 +615,20 @@ sbc_verify(struct keel_scsi_task *task, bool write)
 		keel_scsi_task_set_status(task, KEEL_SCSI_STATUS_GOOD, 0, 0);
 		goto done;
 	}
+	nblocks = c.nblocks;
 	if (task->transfer_len < need) {
-		sbc_short_data_out(task);
-		goto done;
+		if (!write) {
+			sbc_short_data_out(task);
+			goto done;
+		}
+		/* As a WRITE does: the whole blocks that came are written (and verified), the
+		 * transport reports the rest as an overflow residual (RFC 7143 11.4.5.1). */
+		nblocks = task->transfer_len / bs;
+		if (nblocks == 0) {
+			keel_scsi_task_set_status(task, KEEL_SCSI_STATUS_GOOD, 0, 0);
+			goto done;
+		}
+		need = (uint64_t)nblocks * bs;
 	}
 	v = calloc(1, sizeof(*v));
 	if (v == NULL) {
@@ -624,11 +637,12 @@ sbc_verify(struct keel_scsi_task *task, bool write)
 	}
 	task->internal.priv = v;
 	v->lba = c.lba;
-	v->nblocks = c.nblocks;
+	v->nblocks = nblocks;
 	v->bytchk = bytchk;
 	v->write = write;
+	v->data_bytes = (uint32_t)need;
 	if (!write || bytchk != 0) {
-		v->buf = malloc((size_t)c.nblocks * bs);
+		v->buf = malloc((size_t)nblocks * bs);
 		if (v->buf == NULL) {
 			sbc_set_submit_error(task, -ENOMEM);
 			sbc_verify_end(task);

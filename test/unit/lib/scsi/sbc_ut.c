@@ -475,6 +475,43 @@ write_and_verify_writes_durably_then_compares(void)
 	teardown();
 }
 
+/* A Data-Out shorter than the command is handled as a WRITE handles it: the whole blocks that
+ * came are written (and verified), the rest is left alone, GOOD; the transport reports the
+ * overflow from expected_len. */
+static void
+write_and_verify_with_short_data_out_writes_the_blocks_that_came(void)
+{
+	uint8_t cdb[16], *data = malloc(2 * UT_BLKLEN), *old = malloc(2 * UT_BLKLEN);
+	struct ut_task *ut;
+	uint8_t bytchk;
+
+	setup();
+	for (bytchk = 0; bytchk <= 0x02; bytchk += 0x02) {
+		fill(data, 2 * UT_BLKLEN, 40 + bytchk);
+		memcpy(old, g_disk->data + 60 * UT_BLKLEN, 2 * UT_BLKLEN);
+		cdb10(cdb, KEEL_SCSI_WRITE_AND_VERIFY_10, bytchk, 60, 2);
+		ut = run_out(cdb, 10, data, UT_BLKLEN + 100, 1);
+		CU_ASSERT(ut->t.status == KEEL_SCSI_STATUS_GOOD);
+		CU_ASSERT(ut->t.expected_len == 2 * UT_BLKLEN);
+		CU_ASSERT(ut->t.data_transferred == UT_BLKLEN);
+		ut_task_free(ut);
+		CU_ASSERT(memcmp(g_disk->data + 60 * UT_BLKLEN, data, UT_BLKLEN) == 0);
+		CU_ASSERT(memcmp(g_disk->data + 61 * UT_BLKLEN, old + UT_BLKLEN, UT_BLKLEN) == 0);
+	}
+	/* Not one whole block: nothing is written. */
+	g_disk->submits = 0;
+	cdb16(cdb, KEEL_SCSI_WRITE_AND_VERIFY_16, 0, 60, 1);
+	ut = run_out(cdb, 16, data, 200, 1);
+	CU_ASSERT(ut->t.status == KEEL_SCSI_STATUS_GOOD);
+	CU_ASSERT(ut->t.expected_len == UT_BLKLEN);
+	CU_ASSERT(ut->t.data_transferred == 0);
+	ut_task_free(ut);
+	CU_ASSERT(g_disk->submits == 0);
+	free(data);
+	free(old);
+	teardown();
+}
+
 /*
  * PRE-FETCH and SYNCHRONIZE CACHE.
  */
@@ -1140,6 +1177,7 @@ static const struct keel_ut_test g_tests[] = {
 	KEEL_UT_TEST(verify_reads_or_compares_and_reports_the_first_difference),
 	KEEL_UT_TEST(verify_refuses_bad_fields_short_data_and_range),
 	KEEL_UT_TEST(write_and_verify_writes_durably_then_compares),
+	KEEL_UT_TEST(write_and_verify_with_short_data_out_writes_the_blocks_that_came),
 	KEEL_UT_TEST(prefetch_and_synchronize_cache_check_the_range),
 	KEEL_UT_TEST(write_same_repeats_a_pattern_in_bounded_chunks),
 	KEEL_UT_TEST(write_same_of_zeroes_writes_zeroes_or_unmaps),
