@@ -72,7 +72,7 @@ endif
 
 # Libraries linked, in order, by every app and unit test (KEEL_LIBS_DEPS may be overridden).
 KEEL_ALL_LIBS := iscsi scsi bdev_malloc bdev_null bdev_aio bdev_uring bdev sock event rpc jsonrpc conf \
-	accel thread env util log
+	accel thread nvme env util log
 
 # Link line: our static libraries whole-archive (so constructor registrations are kept),
 # then the system and DPDK libraries.
