@@ -1507,7 +1507,18 @@ sbc_sanitize(struct keel_scsi_task *task)
 	struct keel_io_channel *ch;
 	struct sbc_range *r;
 	uint8_t *block = NULL;
+	int i;
 
+	if (task->cdb[1] & 0x40) {
+		scsi_task_invalid_field(task, 1, 6);
+		goto done;
+	}
+	for (i = 2; i <= 6; i++) {
+		if (task->cdb[i] != 0) {
+			scsi_task_invalid_field(task, i, -1);
+			goto done;
+		}
+	}
 	if (sa != SBC_SANITIZE_OVERWRITE && sa != SBC_SANITIZE_BLOCK_ERASE) {
 		scsi_task_invalid_field(task, 1, 4);
 		goto done;

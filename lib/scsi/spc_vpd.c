@@ -214,11 +214,14 @@ vpd_block_limits(struct keel_scsi_lun *lun, uint8_t *buf)
 	return 4 + 0x3c;
 }
 
-/* Block device characteristics (B1h): non-rotating medium, form factor not reported. */
+/* Block device characteristics (B1h): non-rotating medium, form factor not reported. WABEREQ
+ * 01b: a block not written since a SANITIZE BLOCK ERASE reads GOOD (as zeroes: the erase
+ * unmaps or writes zeroes). */
 static uint32_t
 vpd_block_characteristics(uint8_t *buf)
 {
 	keel_to_be16(&buf[4], 0x0001);
+	buf[7] = 0x40;
 	return 4 + 0x3c;
 }
 

@@ -1124,6 +1124,29 @@ sanitize_refuses_bad_service_actions_and_parameter_lists(void)
 	teardown();
 }
 
+/* The reserved bit of byte 1 and reserved bytes 2-6 are refused, pointing at the field. */
+static void
+sanitize_refuses_reserved_bits_and_bytes(void)
+{
+	uint8_t cdb[10];
+	int i;
+
+	setup();
+	memset(cdb, 0, sizeof(cdb));
+	cdb[0] = KEEL_SCSI_SANITIZE;
+	cdb[1] = 0x40 | 0x02;
+	CU_ASSERT(expect_invalid_field(cdb, 10, 0));
+	for (i = 2; i <= 6; i++) {
+		cdb[1] = 0x02;
+		cdb[i] = (uint8_t)i;
+		CU_ASSERT(expect_invalid_field(cdb, 10, 0));
+		cdb[i] = 0;
+	}
+	CU_ASSERT(g_disk->submits == 0);
+	CU_ASSERT(!g_d0->lun->sanitizing);
+	teardown();
+}
+
 static void
 format_unit_without_parameters_is_good(void)
 {
@@ -1192,6 +1215,7 @@ static const struct keel_ut_test g_tests[] = {
 	KEEL_UT_TEST(read_capacity_10_saturates_beyond_32_bits),
 	KEEL_UT_TEST(get_lba_status_reports_one_descriptor_to_the_end),
 	KEEL_UT_TEST(sanitize_overwrite_writes_the_pattern_everywhere),
+	KEEL_UT_TEST(sanitize_refuses_reserved_bits_and_bytes),
 	KEEL_UT_TEST(sanitize_block_erase_unmaps_and_reports_deallocated_until_written),
 	KEEL_UT_TEST(sanitize_with_immed_answers_at_once_and_blocks_other_commands),
 	KEEL_UT_TEST(sanitize_refuses_bad_service_actions_and_parameter_lists),

@@ -904,7 +904,19 @@ vpd_block_characteristics_say_non_rotating(void)
 	CU_ASSERT(t->data_transferred == 64);
 	CU_ASSERT(g_buf[1] == 0xb1 && keel_from_be16(&g_buf[2]) == 0x3c);
 	CU_ASSERT(keel_from_be16(&g_buf[4]) == 1);
-	CU_ASSERT(g_buf[6] == 0 && g_buf[7] == 0);
+	CU_ASSERT(g_buf[6] == 0);
+	CU_ASSERT((g_buf[7] & 0x0f) == 0); /* form factor not reported */
+}
+
+/* SANITIZE BLOCK ERASE is offered, so WABEREQ says what a read after it does: 01b, GOOD (the
+ * erase leaves zeroes); WACEREQ stays 0 (no CRYPTO ERASE). */
+static void
+vpd_block_characteristics_say_reads_after_block_erase_are_good(void)
+{
+	ut_setup();
+	CU_ASSERT(ut_good(RUN(255, 0x12, 0x01, 0xb1, 0, 255, 0)));
+	CU_ASSERT(g_buf[7] >> 6 == 1);
+	CU_ASSERT(((g_buf[7] >> 4) & 0x3) == 0);
 }
 
 static void
@@ -1869,6 +1881,7 @@ static const struct keel_ut_test g_tests[] = {
 	KEEL_UT_TEST(vpd_block_limits_follow_the_bdev_and_unmap_support),
 	KEEL_UT_TEST(vpd_block_limits_write_same_fits_one_transfer),
 	KEEL_UT_TEST(vpd_block_characteristics_say_non_rotating),
+	KEEL_UT_TEST(vpd_block_characteristics_say_reads_after_block_erase_are_good),
 	KEEL_UT_TEST(vpd_logical_block_provisioning_is_thin_with_lbprz_from_the_bdev),
 	KEEL_UT_TEST(vpd_third_party_copy_carries_the_xcopy_descriptors),
 	KEEL_UT_TEST(vpd_unknown_page_is_invalid_field),
