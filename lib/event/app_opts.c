@@ -6,6 +6,7 @@
 #include "keel/env.h"
 #include "keel/event.h"
 #include "keel/log.h"
+#include "keel/pci.h"
 #include "keel/rpc.h"
 #include "keel/util.h"
 
@@ -272,8 +273,12 @@ app_parse_common(int ch, const char *arg, struct keel_app_opts *opts)
 	case 'A':
 	case 'B':
 	case 'W':
-		/* PCI allow/block lists are used by the NVMe driver; accepted and ignored until it
-		 * exists. */
+		/* PCI allowed/blocked lists, used by the userspace NVMe driver. */
+		if ((ch == 'B' ? keel_pci_blocked_add(arg) : keel_pci_allowed_add(arg)) != 0) {
+			fprintf(stderr, "%s: invalid PCI address '%s' (e.g. 0000:01:00.0)\n",
+				opts->name, arg);
+			return -EINVAL;
+		}
 		return 0;
 	case OPT_NO_HUGE:
 		opts->no_huge = true;
