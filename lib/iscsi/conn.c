@@ -18,6 +18,7 @@ KEEL_LOG_REGISTER_COMPONENT(iscsi)
 
 #define ISCSI_RX_BUF_SIZE (64 * 1024)
 #define ISCSI_DIRECT_READ_MIN 4096	/* data segments at least this big skip the rx buffer */
+#define ISCSI_RX_LARGE_PDU (32 * 1024)	/* after one this big, read the next header alone */
 
 enum pdu_phase {
 	PDU_LOGIN_PHASE = 0x1,
@@ -152,58 +153,114 @@ iscsi_conn_construct(struct iscsi_portal *portal, struct keel_sock *sock)
  * Receive.
  */
 
-/* Read more bytes into the receive buffer. Returns > 0 bytes, 0 if none now, < 0 on EOF or
- * error. */
+/* Read more bytes into the receive buffer: up to want bytes (0: as many as fit). A read that
+ * returns less than it asked for has emptied the socket: no other read is tried before the next
+ * readiness report (level-triggered for epoll; for uring, data that comes later is reported as
+ * new). Returns > 0 bytes, 0 if none now, < 0 on EOF or error. */
 static int
-iscsi_conn_fill(struct iscsi_conn *conn)
+iscsi_conn_fill(struct iscsi_conn *conn, uint32_t want)
 {
+	uint32_t room;
 	ssize_t n;
 
+	if (conn->rx_drained) {
+		return 0;
+	}
 	if (conn->rx_head == conn->rx_tail) {
 		conn->rx_head = conn->rx_tail = 0;
-	} else if (conn->rx_tail == conn->rx_buf_size) {
+	} else if (conn->rx_tail == conn->rx_buf_size ||
+		   (want != 0 && conn->rx_buf_size - conn->rx_tail < want)) {
 		memmove(conn->rx_buf, conn->rx_buf + conn->rx_head, conn->rx_tail - conn->rx_head);
 		conn->rx_tail -= conn->rx_head;
 		conn->rx_head = 0;
 	}
-	n = keel_sock_recv(conn->sock, conn->rx_buf + conn->rx_tail,
-			   conn->rx_buf_size - conn->rx_tail);
+	room = conn->rx_buf_size - conn->rx_tail;
+	if (want == 0 || want > room) {
+		want = room;
+	}
+	n = keel_sock_recv(conn->sock, conn->rx_buf + conn->rx_tail, want);
 	if (n > 0) {
 		conn->rx_tail += (uint32_t)n;
+		if ((uint32_t)n < want) {
+			conn->rx_drained = true;
+		}
 		return (int)n;
 	}
 	if (n == 0) {
 		return -ECONNRESET;
 	}
 	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+		conn->rx_drained = true;
 		return 0;
 	}
 	return -errno;
 }
 
-/* Take up to len bytes into dst, from the buffer and then straight from the socket when the
- * rest is large. Returns bytes taken (maybe fewer), or < 0. */
-static int
+/* Take up to len bytes into dst from the receive buffer. Returns the bytes taken. */
+static uint32_t
 iscsi_conn_take(struct iscsi_conn *conn, uint8_t *dst, uint32_t len)
 {
 	uint32_t avail = conn->rx_tail - conn->rx_head, n = KEEL_MIN(avail, len);
-	ssize_t r;
 
 	if (n > 0) {
 		memcpy(dst, conn->rx_buf + conn->rx_head, n);
 		conn->rx_head += n;
 	}
-	if (n < len && len - n >= ISCSI_DIRECT_READ_MIN) {
-		r = keel_sock_recv(conn->sock, dst + n, len - n);
-		if (r > 0) {
-			n += (uint32_t)r;
-		} else if (r == 0) {
-			return -ECONNRESET;
-		} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-			return -errno;
-		}
+	return n;
+}
+
+/* The receive buffer is empty and len (>= ISCSI_DIRECT_READ_MIN) bytes of a data segment are
+ * due: one readv puts them straight where they belong and what follows them into the receive
+ * buffer, tail bytes of it at most (0: as many as fit). Returns the data segment bytes read, 0
+ * if none now, < 0 on EOF or error. */
+static int
+iscsi_conn_read_direct(struct iscsi_conn *conn, uint8_t *dst, uint32_t len, uint32_t tail)
+{
+	struct iovec iov[2];
+	ssize_t n;
+
+	if (conn->rx_drained) {
+		return 0;
 	}
-	return (int)n;
+	conn->rx_head = conn->rx_tail = 0;
+	iov[0].iov_base = dst;
+	iov[0].iov_len = len;
+	iov[1].iov_base = conn->rx_buf;
+	iov[1].iov_len = tail != 0 && tail < conn->rx_buf_size ? tail : conn->rx_buf_size;
+	n = keel_sock_readv(conn->sock, iov, 2);
+	if (n > 0) {
+		if ((size_t)n < len + iov[1].iov_len) {
+			conn->rx_drained = true;
+		}
+		if ((size_t)n <= len) {
+			return (int)n;
+		}
+		conn->rx_tail = (uint32_t)((size_t)n - len);
+		return (int)len;
+	}
+	if (n == 0) {
+		return -ECONNRESET;
+	}
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+		conn->rx_drained = true;
+		return 0;
+	}
+	return -errno;
+}
+
+/* After a PDU with a large data segment the next is likely large too: read only its header
+ * into the receive buffer so that its data segment goes straight to its task's buffer. */
+static uint32_t
+iscsi_conn_hdr_want(struct iscsi_conn *conn)
+{
+	uint32_t avail = conn->rx_tail - conn->rx_head;
+	uint32_t hdr = KEEL_ISCSI_BHS_LEN + (conn->params.header_digest && conn->full_feature ?
+					     4 : 0);
+
+	if (!conn->rx_large || avail >= hdr) {
+		return 0;
+	}
+	return hdr - avail;
 }
 
 static uint32_t
@@ -220,7 +277,8 @@ iscsi_conn_pdu_done(struct iscsi_conn *conn, struct iscsi_pdu *pdu)
 	uint8_t op = pdu->bhs.opcode & KEEL_ISCSI_OPCODE_MASK;
 	const struct pdu_op *ops = &g_pdu_ops[op];
 
-	conn->last_activity_tsc = keel_get_ticks();
+	/* The time of the thread's last poll is close enough for the NOP-In interval. */
+	conn->last_activity_tsc = keel_thread_get_last_tsc(conn->thread);
 	conn->nop_outstanding = false;
 	if (pdu->data_len > 0 && conn->params.data_digest && conn->full_feature) {
 		struct iovec v[2];
@@ -331,7 +389,7 @@ iscsi_conn_rx(struct iscsi_conn *conn)
 			if (conn->rx_tail - conn->rx_head < KEEL_ISCSI_BHS_LEN) {
 				/* Read until the socket is empty: the uring group only reports new
 				 * data, not data left behind. */
-				rc = iscsi_conn_fill(conn);
+				rc = iscsi_conn_fill(conn, iscsi_conn_hdr_want(conn));
 				if (rc <= 0) {
 					return rc;
 				}
@@ -360,14 +418,10 @@ iscsi_conn_rx(struct iscsi_conn *conn)
 			}
 			continue;
 		case ISCSI_RX_AHS:
-			rc = iscsi_conn_take(conn, pdu->ahs + conn->rx_data_got,
-					     pdu->ahs_len - conn->rx_data_got);
-			if (rc < 0) {
-				return rc;
-			}
-			conn->rx_data_got += (uint32_t)rc;
+			conn->rx_data_got += iscsi_conn_take(conn, pdu->ahs + conn->rx_data_got,
+							     pdu->ahs_len - conn->rx_data_got);
 			if (conn->rx_data_got < pdu->ahs_len) {
-				rc = iscsi_conn_fill(conn);
+				rc = iscsi_conn_fill(conn, 0);
 				if (rc <= 0) {
 					return rc;
 				}
@@ -381,14 +435,11 @@ iscsi_conn_rx(struct iscsi_conn *conn)
 			}
 			continue;
 		case ISCSI_RX_HDR_DIGEST:
-			rc = iscsi_conn_take(conn, pdu->header_digest + conn->rx_data_got,
-					     4 - conn->rx_data_got);
-			if (rc < 0) {
-				return rc;
-			}
-			conn->rx_data_got += (uint32_t)rc;
+			conn->rx_data_got += iscsi_conn_take(conn,
+							     pdu->header_digest + conn->rx_data_got,
+							     4 - conn->rx_data_got);
 			if (conn->rx_data_got < 4) {
-				rc = iscsi_conn_fill(conn);
+				rc = iscsi_conn_fill(conn, 0);
 				if (rc <= 0) {
 					return rc;
 				}
@@ -419,20 +470,35 @@ header_done:
 				need += 4;
 			}
 			conn->rx_needed = need;
+			conn->rx_large = pdu->data_len >= ISCSI_RX_LARGE_PDU;
 			if (rc == 1) {
 				conn->rx_state = ISCSI_RX_ERROR; /* skip the data segment */
 			}
 			continue;
 		case ISCSI_RX_DATA:
 			if (conn->rx_data_got < pdu->data_len) {
-				rc = iscsi_conn_take(conn, pdu->data + conn->rx_data_got,
-						     pdu->data_len - conn->rx_data_got);
-				if (rc < 0) {
-					return rc;
+				uint32_t left;
+
+				conn->rx_data_got += iscsi_conn_take(conn,
+								     pdu->data + conn->rx_data_got,
+								     pdu->data_len - conn->rx_data_got);
+				left = pdu->data_len - conn->rx_data_got;
+				if (left >= ISCSI_DIRECT_READ_MIN) {
+					/* The rest straight into place, and what follows (only
+					 * the next header after a large segment). */
+					rc = iscsi_conn_read_direct(conn,
+								    pdu->data + conn->rx_data_got,
+								    left, conn->rx_large ?
+								    conn->rx_needed - pdu->data_len +
+								    iscsi_conn_hdr_want(conn) : 0);
+					if (rc <= 0) {
+						return rc;
+					}
+					conn->rx_data_got += (uint32_t)rc;
+					continue;
 				}
-				conn->rx_data_got += (uint32_t)rc;
-				if (conn->rx_data_got < pdu->data_len) {
-					rc = iscsi_conn_fill(conn);
+				if (left > 0) {
+					rc = iscsi_conn_fill(conn, 0);
 					if (rc <= 0) {
 						return rc;
 					}
@@ -446,7 +512,7 @@ header_done:
 				uint32_t got = conn->rx_data_got - pdu->data_len;
 
 				if (conn->rx_tail - conn->rx_head < need - got) {
-					rc = iscsi_conn_fill(conn);
+					rc = iscsi_conn_fill(conn, 0);
 					if (rc <= 0) {
 						return rc;
 					}
@@ -481,7 +547,7 @@ header_done:
 			rc = iscsi_conn_skip(conn, conn->rx_needed);
 			conn->rx_needed -= (uint32_t)rc;
 			if (conn->rx_needed > 0) {
-				rc = iscsi_conn_fill(conn);
+				rc = iscsi_conn_fill(conn, 0);
 				if (rc <= 0) {
 					return rc;
 				}
@@ -504,6 +570,7 @@ iscsi_conn_sock_cb(void *arg, struct keel_sock_group *group, struct keel_sock *s
 	if (conn->state == ISCSI_CONN_STATE_EXITING || conn->state == ISCSI_CONN_STATE_EXITED) {
 		return;
 	}
+	conn->rx_drained = false;
 	rc = iscsi_conn_rx(conn);
 	if (rc < 0) {
 		iscsi_conn_drop(conn, rc == -ECONNRESET ? "closed by the initiator" :
@@ -623,17 +690,12 @@ iscsi_poll_group_poll(void *arg)
 {
 	struct iscsi_poll_group *pg = arg;
 	struct iscsi_conn *conn, *tmp;
-	int n;
+	int n = 0;
 
-	n = keel_sock_group_poll(pg->sock_group, 0);
+	/* Responses queued since the last poll (commands completed by the layers below) go out
+	 * first, as few writes as there are connections with something to send. */
 	TAILQ_FOREACH_SAFE(conn, &pg->conns, pg_link, tmp) {
-		if (conn->state == ISCSI_CONN_STATE_EXITING) {
-			if (iscsi_conn_try_free(conn)) {
-				n++;
-			}
-			continue;
-		}
-		if (!TAILQ_EMPTY(&conn->tx_queue)) {
+		if (!TAILQ_EMPTY(&conn->tx_queue) && conn->state != ISCSI_CONN_STATE_EXITING) {
 			uint32_t before = conn->tx_queued;
 
 			if (iscsi_conn_flush(conn) < 0) {
@@ -641,12 +703,22 @@ iscsi_poll_group_poll(void *arg)
 			} else if (conn->tx_queued != before) {
 				n++;
 			}
-			if (conn->state == ISCSI_CONN_STATE_LOGGED_OUT &&
-			    TAILQ_EMPTY(&conn->tx_queue)) {
+		}
+	}
+	n += keel_sock_group_poll(pg->sock_group, 0);
+	TAILQ_FOREACH_SAFE(conn, &pg->conns, pg_link, tmp) {
+		if (conn->state == ISCSI_CONN_STATE_EXITING) {
+			if (iscsi_conn_try_free(conn)) {
+				n++;
+			}
+			continue;
+		}
+		if (conn->state == ISCSI_CONN_STATE_LOGGED_OUT) {
+			if (!TAILQ_EMPTY(&conn->tx_queue) && iscsi_conn_flush(conn) < 0) {
+				iscsi_conn_drop(conn, "send error");
+			} else if (TAILQ_EMPTY(&conn->tx_queue)) {
 				iscsi_conn_drop(conn, "logged out");
 			}
-		} else if (conn->state == ISCSI_CONN_STATE_LOGGED_OUT) {
-			iscsi_conn_drop(conn, "logged out");
 		}
 	}
 	return n > 0 ? KEEL_POLLER_BUSY : KEEL_POLLER_IDLE;

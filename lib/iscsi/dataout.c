@@ -123,6 +123,6 @@ iscsi_op_data_out(struct iscsi_conn *conn, struct iscsi_pdu *pdu)
 	} else if (d->flags & KEEL_ISCSI_FLAG_FINAL) {
 		iscsi_task_send_r2ts(task);
 	}
-	iscsi_conn_flush(conn);
+	/* R2Ts queued here are sent once the received PDUs are parsed. */
 	return 0;
 }

@@ -368,6 +368,8 @@ struct iscsi_conn {
 	struct iscsi_pdu *rx_pdu;
 	uint32_t rx_needed;
 	uint32_t rx_data_got;
+	bool rx_drained;		/* a read came back short: the socket is empty for now */
+	bool rx_large;			/* the last PDU had a large data segment */
 
 	/* Transmit queue: PDUs written with writev, in order. */
 	TAILQ_HEAD(, iscsi_pdu) tx_queue;

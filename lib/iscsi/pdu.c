@@ -211,18 +211,20 @@ iscsi_conn_flush(struct iscsi_conn *conn)
 	struct iovec iov[ISCSI_TX_IOVS];
 	struct iscsi_pdu *pdu;
 	ssize_t rc;
-	size_t done;
+	size_t done, total;
 	int n, i;
 
 	while (!TAILQ_EMPTY(&conn->tx_queue)) {
 		/* Gather the queued PDUs, the first from where the last write stopped. */
 		n = 0;
+		total = 0;
 		TAILQ_FOREACH(pdu, &conn->tx_queue, link) {
 			size_t skip = pdu->send_offset;
 
 			if (n + pdu->iovcnt > ISCSI_TX_IOVS) {
 				break;
 			}
+			total += pdu->send_len - skip;
 			for (i = 0; i < pdu->iovcnt; i++) {
 				if (skip >= pdu->iov[i].iov_len) {
 					skip -= pdu->iov[i].iov_len;
@@ -256,7 +258,8 @@ iscsi_conn_flush(struct iscsi_conn *conn)
 			done -= left;
 			iscsi_pdu_sent(conn, pdu);
 		}
-		if ((size_t)rc == 0) {
+		if ((size_t)rc < total) {
+			/* The socket's send buffer is full: the rest goes on a later poll. */
 			return 0;
 		}
 	}

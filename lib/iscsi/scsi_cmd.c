@@ -273,7 +273,7 @@ iscsi_task_scsi_done(struct keel_scsi_task *scsi)
 	} else {
 		iscsi_send_scsi_rsp(task);
 	}
-	iscsi_conn_flush(conn);
+	/* Sent by the poll group's next poll, with the other responses ready by then. */
 }
 
 void
@@ -520,6 +520,6 @@ iscsi_op_scsi_cmd(struct iscsi_conn *conn, struct iscsi_pdu *pdu)
 		task->unsolicited_end = 0;
 	}
 	iscsi_sess_run_in_order(conn, task);
-	iscsi_conn_flush(conn);
+	/* What it queued (R2Ts, a response) is sent once the received PDUs are parsed. */
 	return 0;
 }
