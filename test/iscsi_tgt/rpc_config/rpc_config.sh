@@ -148,6 +148,23 @@ check "iscsi_enable_histogram" rpc "$sock" iscsi_enable_histogram disk1
 json_check "iscsi_get_histogram: base64 buckets and the ranges" \
 	"len(__import__('base64').b64decode(d['histogram'])) == 8 * (d['max_range'] - d['min_range']) * 2 ** d['granularity'] and d['tsc_rate'] > 0" \
 	iscsi_get_histogram disk1
+# Four READs of one block each: the histogram counts them (a command the login brings, such as
+# one retried after a unit attention, may add to the count, never take from it).
+out=$(timeout 60 python3 - "$client" "$port" << 'EOF'
+import sys
+sys.path.insert(0, sys.argv[1])
+import iscsi_client as ic
+c = ic.Connection('127.0.0.1', int(sys.argv[2]))
+c.login(initiator='iqn.2000-01.com.example:histogram', target='iqn.2016-06.io.spdk:disk1')
+ok = all(c.scsi(ic.read10(lba, 1), read_len=512)[0] == 0 for lba in range(4))
+c.logout()
+print('reads done' if ok else 'a read failed')
+EOF
+)
+check "four reads over iSCSI" grep -q "reads done" <<< "$out"
+json_check "iscsi_get_histogram counts the reads" \
+	"sum(__import__('struct').unpack('<%dQ' % (len(__import__('base64').b64decode(d['histogram'])) // 8), __import__('base64').b64decode(d['histogram']))) >= 4" \
+	iscsi_get_histogram disk1
 
 # 7. A target deleted while an initiator is logged in: it is asked to log out, then it goes.
 out=$(timeout 60 python3 - "$client" "$sock" "$port" "$RPC_PY" << 'EOF'
