@@ -15,6 +15,8 @@
 #define SBC_PATTERN_CHUNK_BYTES (1024 * 1024) /* buffer of a repeated block (WRITE SAME) */
 #define SBC_ZEROES_CHUNK_BYTES (8 * 1024 * 1024)
 #define SBC_UNMAP_CHUNK_BLOCKS 4194304u
+#define SBC_RETRY_US 1000          /* a SANITIZE chunk that a bdev reset aborted: retried after */
+#define SBC_RETRY_MAX 30000        /* that many retries in a row (30 s of resets): it fails */
 #define SBC_SMALL_IOVS                                                                             \
 	((int)(sizeof(((struct keel_scsi_task *)0)->internal.small_buf) / sizeof(struct iovec)))
 
@@ -684,6 +686,7 @@ struct sbc_range;
 struct sbc_chunk {
 	struct sbc_range *r;
 	struct iovec iov;
+	uint64_t lba;
 	uint64_t nblocks;
 	bool busy;
 };
@@ -710,6 +713,13 @@ struct sbc_range {
 	void (*done)(struct sbc_range *r);
 	void *ctx;
 	struct sbc_seg one;
+	/* SANITIZE: chunks that a bdev reset aborted are written again (a reset does not stop a
+	 * sanitize operation), and an aborted task (ctx) ends while the operation goes on. */
+	bool survive_resets;
+	struct sbc_seg redo[SBC_QUEUE_DEPTH];
+	uint32_t nredo;
+	uint32_t retries;
+	struct keel_poller *retry_poller;
 };
 
 static void sbc_range_pump(struct sbc_range *r);
@@ -731,19 +741,56 @@ sbc_range_stopped(const struct sbc_range *r)
 	       (r->task != NULL && (r->task->internal.flags & SCSI_TASK_F_ABORTED));
 }
 
+static int
+sbc_range_retry_poll(void *arg)
+{
+	struct sbc_range *r = arg;
+
+	keel_poller_unregister(&r->retry_poller);
+	sbc_range_pump(r);
+	return KEEL_POLLER_BUSY;
+}
+
+/* A chunk of a range that survives resets came back aborted: true if it is to be written
+ * again (after SBC_RETRY_US, so that the reset can finish). */
+static bool
+sbc_range_redo(struct sbc_range *r, const struct sbc_chunk *chunk, enum keel_bdev_io_status st)
+{
+	if (!r->survive_resets || st != KEEL_BDEV_IO_STATUS_ABORTED ||
+	    keel_scsi_lun_is_removing(r->lun) || r->retries >= SBC_RETRY_MAX ||
+	    r->nredo >= SBC_QUEUE_DEPTH) {
+		return false;
+	}
+	if (r->retry_poller == NULL) {
+		r->retry_poller = keel_poller_register(sbc_range_retry_poll, r, SBC_RETRY_US);
+		if (r->retry_poller == NULL) {
+			return false;
+		}
+	}
+	r->retries++;
+	r->redo[r->nredo].lba = chunk->lba;
+	r->redo[r->nredo].nblocks = chunk->nblocks;
+	r->nredo++;
+	return true;
+}
+
 static void
 sbc_range_chunk_done(struct keel_bdev_io *io, bool success, void *arg)
 {
 	struct sbc_chunk *chunk = arg;
 	struct sbc_range *r = chunk->r;
 
-	if (!success && r->status == KEEL_BDEV_IO_STATUS_SUCCESS) {
+	if (!success && sbc_range_redo(r, chunk, keel_bdev_io_get_status(io))) {
+		success = true;
+	} else if (!success && r->status == KEEL_BDEV_IO_STATUS_SUCCESS) {
 		r->status = keel_bdev_io_get_status(io);
 		if (r->status == KEEL_BDEV_IO_STATUS_SUCCESS) {
 			r->status = KEEL_BDEV_IO_STATUS_FAILED;
 		}
+	} else if (success) {
+		r->done_blocks += chunk->nblocks;
+		r->retries = 0;
 	}
-	r->done_blocks += chunk->nblocks;
 	chunk->busy = false;
 	keel_bdev_free_io(io);
 	r->inflight--;
@@ -764,6 +811,7 @@ sbc_range_submit(struct sbc_range *r, struct sbc_chunk *chunk, uint64_t lba, uin
 {
 	struct keel_bdev_desc *bd = r->lun->bdev_desc;
 
+	chunk->lba = lba;
 	chunk->nblocks = n;
 	switch (r->op) {
 	case SBC_RANGE_UNMAP:
@@ -793,19 +841,40 @@ sbc_range_free_chunk(struct sbc_range *r)
 	return NULL;
 }
 
+/* SANITIZE: its task, once aborted (ABORT TASK, a reset), ends now; the operation goes on. */
+static void
+sbc_range_detach_aborted(struct sbc_range *r)
+{
+	struct keel_scsi_task *task = r->ctx;
+
+	if (r->survive_resets && task != NULL && (task->internal.flags & SCSI_TASK_F_ABORTED)) {
+		r->ctx = NULL;
+		sbc_done(task);
+	}
+}
+
 static void
 sbc_range_pump(struct sbc_range *r)
 {
 	struct sbc_chunk *chunk;
 	struct sbc_seg *seg;
-	uint64_t n;
+	uint64_t lba, n;
+	bool redo;
 	int rc;
 
-	while (!r->waiting && !sbc_range_stopped(r) && r->seg < r->nsegs &&
-	       (chunk = sbc_range_free_chunk(r)) != NULL) {
-		seg = &r->segs[r->seg];
-		n = KEEL_MIN(r->chunk_blocks, seg->lba + seg->nblocks - r->next);
-		rc = sbc_range_submit(r, chunk, r->next, n);
+	sbc_range_detach_aborted(r);
+	while (!r->waiting && r->retry_poller == NULL && !sbc_range_stopped(r) &&
+	       (r->nredo > 0 || r->seg < r->nsegs) && (chunk = sbc_range_free_chunk(r)) != NULL) {
+		redo = r->nredo > 0;
+		if (redo) {
+			lba = r->redo[r->nredo - 1].lba;
+			n = r->redo[r->nredo - 1].nblocks;
+		} else {
+			seg = &r->segs[r->seg];
+			lba = r->next;
+			n = KEEL_MIN(r->chunk_blocks, seg->lba + seg->nblocks - r->next);
+		}
+		rc = sbc_range_submit(r, chunk, lba, n);
 		if (rc == -ENOMEM) {
 			r->wait.bdev = r->lun->bdev;
 			r->wait.cb_fn = sbc_range_wait_cb;
@@ -822,6 +891,10 @@ sbc_range_pump(struct sbc_range *r)
 		}
 		chunk->busy = true;
 		r->inflight++;
+		if (redo) {
+			r->nredo--;
+			continue;
+		}
 		r->next += n;
 		if (r->next == seg->lba + seg->nblocks && ++r->seg < r->nsegs) {
 			r->next = r->segs[r->seg].lba;
@@ -832,7 +905,8 @@ sbc_range_pump(struct sbc_range *r)
 				 (uint16_t)(r->done_blocks * 65535 / r->total_blocks),
 				 __ATOMIC_RELAXED);
 	}
-	if (r->inflight == 0 && !r->waiting && (r->seg >= r->nsegs || sbc_range_stopped(r))) {
+	if (r->inflight == 0 && !r->waiting && r->retry_poller == NULL &&
+	    (sbc_range_stopped(r) || (r->nredo == 0 && r->seg >= r->nsegs))) {
 		r->done(r);
 	}
 }
@@ -1424,8 +1498,9 @@ sbc_service_action_in(struct keel_scsi_task *task)
 /*
  * SANITIZE (SBC-3 5.30): OVERWRITE writes the initialization pattern over the whole LUN (one
  * pass; INVERT and the pass count are accepted), BLOCK ERASE unmaps it (writes zeroes when the
- * bdev cannot unmap). It runs to the end even if the task is aborted or the initiator logs out;
- * meanwhile other commands get NOT READY, SANITIZE IN PROGRESS. With IMMED the task answers at
+ * bdev cannot unmap). It runs to the end even if the task is aborted (the task then ends at
+ * once), the initiator logs out or a reset aborts its I/O (written again); meanwhile other
+ * commands get NOT READY, SANITIZE IN PROGRESS. With IMMED the task answers at
  * once. CRYPTO ERASE and EXIT FAILURE MODE are not offered.
  */
 #define SBC_SANITIZE_OVERWRITE 0x01
@@ -1575,6 +1650,7 @@ sbc_sanitize(struct keel_scsi_task *task)
 	r->nsegs = 1;
 	r->done = sbc_sanitize_done;
 	r->ctx = immed ? NULL : task;
+	r->survive_resets = true;
 	if (immed) {
 		keel_scsi_task_set_status(task, KEEL_SCSI_STATUS_GOOD, 0, 0);
 		sbc_done(task);

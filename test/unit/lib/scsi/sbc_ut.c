@@ -1124,6 +1124,93 @@ sanitize_refuses_bad_service_actions_and_parameter_lists(void)
 	teardown();
 }
 
+/* SBC: a reset does not stop a sanitize operation. Chunks that a bdev reset ends ABORTED are
+ * written again, and the SANITIZE ends GOOD with the whole LUN overwritten; a WRITE SAME,
+ * which a reset may stop, fails instead. */
+static void
+sanitize_writes_again_what_a_reset_aborted(void)
+{
+	uint8_t param[4 + 4] = {0x01, 0, 0, 4, 0x5a, 0xa5, 0x0f, 0xf0};
+	uint8_t cdb[16], block[UT_BLKLEN];
+	struct ut_task *ut;
+	size_t i;
+
+	setup();
+	g_disk->abort_left = 3;
+	ut = run_sanitize(0x01, param, sizeof(param), sizeof(param));
+	CU_ASSERT(ut->t.status == KEEL_SCSI_STATUS_GOOD);
+	ut_task_free(ut);
+	CU_ASSERT(g_disk->abort_left == 0);
+	for (i = 0; i < (size_t)UT_BLOCKS * UT_BLKLEN; i += 4) {
+		if (memcmp(g_disk->data + i, &param[4], 4) != 0) {
+			break;
+		}
+	}
+	CU_ASSERT(i == (size_t)UT_BLOCKS * UT_BLKLEN);
+	CU_ASSERT(!g_d0->lun->sanitizing);
+	memset(block, 0x33, sizeof(block));
+	g_disk->abort_left = 1;
+	cdb16(cdb, KEEL_SCSI_WRITE_SAME_16, 0, 0, 8);
+	ut = run_out(cdb, 16, block, UT_BLKLEN, 1);
+	CU_ASSERT(ut->t.status == KEEL_SCSI_STATUS_CHECK_CONDITION);
+	ut_task_free(ut);
+	teardown();
+}
+
+/* An aborted SANITIZE task ends (without status) as soon as the operation notices, so that
+ * the ABORT TASK answers; the operation itself runs on and the LUN stays NOT READY until it
+ * is done. */
+static void
+sanitize_task_aborted_ends_while_the_operation_goes_on(void)
+{
+	static const uint8_t tur[6] = {0};
+	uint8_t param[4 + 4] = {0x01, 0, 0, 4, 1, 2, 3, 4};
+	uint8_t cdb[10] = {KEEL_SCSI_SANITIZE, 0x01};
+	struct ut_task *ut, *tmf;
+	int i;
+
+	setup();
+	g_disk->hold = true; /* OVERWRITE in 1 MiB chunks: several batches */
+	keel_to_be16(&cdb[7], sizeof(param));
+	ut = ut_task_new(g_dev, g_d0, 0, cdb, 10, sizeof(param), 1);
+	memcpy(ut->buf, param, sizeof(param));
+	ut->t.dxfer_dir = KEEL_SCSI_DIR_TO_DEV;
+	ut_start(ut);
+	poll_threads(5);
+	CU_ASSERT(g_d0->lun->sanitizing && ut_held_count(g_disk) > 0);
+	tmf = ut_task_new(g_dev, g_d0, 0, tur, 6, 0, 1);
+	tmf->t.function = KEEL_SCSI_TMF_ABORT_TASK;
+	tmf->t.abort_task = &ut->t;
+	keel_set_thread(g_d0->thread);
+	keel_scsi_task_mgmt(&tmf->t);
+	poll_threads(10);
+	CU_ASSERT(tmf->done == 0 && ut->done == 0);
+	/* One batch of chunks completes: the task ends, the TMF answers, the erase goes on. */
+	ut_release_held(g_disk, true);
+	poll_until(&tmf->done);
+	CU_ASSERT(ut->done == 1 && ut->t.aborted);
+	CU_ASSERT(tmf->t.response == KEEL_SCSI_TMF_RESP_COMPLETE);
+	CU_ASSERT(g_d0->lun->sanitizing);
+	CU_ASSERT(expect_check(tur, 6, 0, KEEL_SCSI_SENSE_NOT_READY,
+			       KEEL_SCSI_ASC_LUN_NOT_READY_SANITIZE));
+	for (i = 0; i < 1000 && g_d0->lun->sanitizing; i++) {
+		ut_release_held(g_disk, true);
+		poll_threads(5);
+	}
+	ut_release(g_disk);
+	poll_threads(20);
+	CU_ASSERT(!g_d0->lun->sanitizing);
+	for (i = 0; i < UT_BLOCKS * UT_BLKLEN; i += 4) {
+		if (memcmp(g_disk->data + i, &param[4], 4) != 0) {
+			break;
+		}
+	}
+	CU_ASSERT(i == UT_BLOCKS * UT_BLKLEN);
+	ut_task_free(tmf);
+	ut_task_free(ut);
+	teardown();
+}
+
 /* The reserved bit of byte 1 and reserved bytes 2-6 are refused, pointing at the field. */
 static void
 sanitize_refuses_reserved_bits_and_bytes(void)
@@ -1216,6 +1303,8 @@ static const struct keel_ut_test g_tests[] = {
 	KEEL_UT_TEST(get_lba_status_reports_one_descriptor_to_the_end),
 	KEEL_UT_TEST(sanitize_overwrite_writes_the_pattern_everywhere),
 	KEEL_UT_TEST(sanitize_refuses_reserved_bits_and_bytes),
+	KEEL_UT_TEST(sanitize_writes_again_what_a_reset_aborted),
+	KEEL_UT_TEST(sanitize_task_aborted_ends_while_the_operation_goes_on),
 	KEEL_UT_TEST(sanitize_block_erase_unmaps_and_reports_deallocated_until_written),
 	KEEL_UT_TEST(sanitize_with_immed_answers_at_once_and_blocks_other_commands),
 	KEEL_UT_TEST(sanitize_refuses_bad_service_actions_and_parameter_lists),

@@ -130,6 +130,7 @@ struct ut_disk {
 	bool hold;      /* keep I/O until ut_release() */
 	int nomem_left; /* answer NOMEM this many times */
 	int fail_left;  /* fail this many I/Os */
+	int abort_left; /* end this many I/Os ABORTED (as a bdev reset does), unexecuted */
 	bool no_unmap;
 	bool no_flush;
 	uint32_t submits;
@@ -188,6 +189,9 @@ ut_complete(struct ut_disk *d, struct keel_bdev_io *io)
 	if (d->fail_left > 0 && io->type != KEEL_BDEV_IO_TYPE_RESET) {
 		d->fail_left--;
 		st = KEEL_BDEV_IO_STATUS_FAILED;
+	} else if (d->abort_left > 0 && io->type != KEEL_BDEV_IO_TYPE_RESET) {
+		d->abort_left--;
+		st = KEEL_BDEV_IO_STATUS_ABORTED;
 	} else {
 		ut_execute(d, io);
 	}
