@@ -9,6 +9,11 @@ TEST_TMP=$(mktemp -d /tmp/keel-it.XXXXXX)
 TGT_PIDS=()
 FAILED=0
 
+# Sanitizer builds (make test-asan): leaks are reported, at exit, as failures; freed memory is
+# not kept in ASan's large quarantine (tests that check resident memory would read it as growth).
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:quarantine_size_mb=4:malloc_context_size=20}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
 pass() { echo "PASS: $*"; }
 fail() { echo "FAIL: $*"; FAILED=$((FAILED + 1)); }
 
@@ -100,6 +105,14 @@ rss_kb() {
 }
 
 finish() {
+	local f
+	# A sanitizer report in any daemon's log fails the script, whatever its checks said.
+	for f in "$TEST_TMP"/*.log; do
+		if [ -f "$f" ] && grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$f"; then
+			fail "no sanitizer report in $(basename "$f")"
+			grep -E -A20 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$f" | head -60
+		fi
+	done
 	if [ "$FAILED" -gt 0 ]; then
 		exit 1
 	fi
