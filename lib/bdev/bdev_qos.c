@@ -15,6 +15,7 @@
 #define QOS_SLICE_US 1000
 #define QOS_MIN_IOPS 1000
 #define QOS_MIN_BPS (1024 * 1024)
+#define QOS_CATCH_UP_SLICES 20 /* budget a late poll may still spend; no more after idling */
 
 static bool
 qos_active(const struct bdev_qos *qos)
@@ -86,16 +87,21 @@ static int
 qos_poller(void *arg)
 {
 	struct bdev_qos *qos = arg;
-	uint64_t now = keel_get_ticks();
+	uint64_t now = keel_get_ticks(), n;
 	int i;
 
 	if (now - qos->last_slice_tsc >= qos->slice_tsc) {
-		qos->last_slice_tsc = now;
+		/* Every slice since the last one counts, so that a late poll loses no budget. */
+		n = (now - qos->last_slice_tsc) / qos->slice_tsc;
+		qos->last_slice_tsc += n * qos->slice_tsc;
 		for (i = 0; i < KEEL_BDEV_QOS_NUM_RATE_LIMIT_TYPES; i++) {
 			struct bdev_qos_limit *l = &qos->limits[i];
 
-			/* A debt from one large I/O carries over; unused budget does not. */
-			l->remaining = KEEL_MIN(l->remaining, 0) + (int64_t)l->max_per_slice;
+			/* A debt from one large I/O is paid off; budget left unspent carries
+			 * over for QOS_CATCH_UP_SLICES at most. */
+			l->remaining = KEEL_MIN(l->remaining + (int64_t)(n * l->max_per_slice),
+						(int64_t)(KEEL_MIN(n, QOS_CATCH_UP_SLICES) *
+							  l->max_per_slice));
 		}
 	}
 	return qos_dispatch(qos) > 0 ? KEEL_POLLER_BUSY : KEEL_POLLER_IDLE;
