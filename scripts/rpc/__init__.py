@@ -20,6 +20,7 @@ from . import log
 from . import config
 from . import subsystem
 from . import bdev
+from . import nvme
 from . import iscsi
 
 from .app import rpc_get_methods, spdk_get_version
@@ -27,7 +28,7 @@ from .framework import framework_start_init, framework_wait_init
 from .config import save_config, load_config, save_subsystem_config, load_subsystem_config
 
 # The modules whose add_parsers() contribute rpc.py sub-commands, in --help order.
-COMMAND_MODULES = (framework, app, config, log, bdev, iscsi)
+COMMAND_MODULES = (framework, app, config, log, bdev, nvme, iscsi)
 
 
 def add_parsers(subparsers):
