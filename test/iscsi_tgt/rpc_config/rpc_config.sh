@@ -138,6 +138,21 @@ check "discovery without the secret fails" bash -c "! timeout 20 iscsi-ls \
 	iscsi://127.0.0.1:$port 2>&1 | grep -q disk1"
 check "discovery with the secret lists disk1" bash -c "timeout 20 iscsi-ls \
 	iscsi://alice%wonderland1@127.0.0.1:$port 2>&1 | grep -q disk1"
+check "discovery with a wrong secret fails" bash -c "! timeout 20 iscsi-ls \
+	iscsi://alice%nope@127.0.0.1:$port 2>&1 | grep -q disk1"
+# Mutual CHAP: the target proves itself too (libiscsi's target_user/target_password).
+check "a secret with a target name and secret" rpc "$sock" iscsi_auth_group_add_secret 1 \
+	-u bob -s builder1234 -m keeltgt -r tgtsecret99
+check "require mutual CHAP on disk1" rpc "$sock" iscsi_target_node_set_auth disk1 -r -m -g 1
+check "mutual CHAP: the initiator checks the target's answer and logs in" inq \
+	"iscsi://bob%builder1234@127.0.0.1:$port/$t1/0?target_user=keeltgt&target_password=tgtsecret99"
+check "mutual CHAP: a target answer the initiator does not expect fails the login" bash -c \
+	"! timeout 20 iscsi-inq 'iscsi://bob%builder1234@127.0.0.1:$port/$t1/0?target_user=keeltgt&target_password=other' > /dev/null 2>&1"
+check "mutual CHAP: an initiator that does not ask the target to prove itself is refused" \
+	bash -c "! timeout 20 iscsi-inq iscsi://bob%builder1234@127.0.0.1:$port/$t1/0 > /dev/null 2>&1"
+check "mutual CHAP for discovery" rpc "$sock" iscsi_set_discovery_auth -r -m -g 1
+check "mutual CHAP discovery lists disk1" bash -c "timeout 20 iscsi-ls \
+	'iscsi://bob%builder1234@127.0.0.1:$port?target_user=keeltgt&target_password=tgtsecret99' 2>&1 | grep -q disk1"
 check "discovery CHAP off again" rpc "$sock" iscsi_set_discovery_auth -d
 check "target CHAP off again" rpc "$sock" iscsi_target_node_set_auth disk1 -d
 
