@@ -192,10 +192,10 @@ def add_parsers(subparsers):
                     'Make a software NVMe controller fail, time out or go fatal (test facility)')
     p.add_argument('traddr', help='sim:<n>')
     p.add_argument('kind', choices=['error', 'timeout', 'fatal', 'clear'])
-    p.add_argument('-o', '--opc', type=int, help='opcode (e.g. 1 write, 2 read)')
+    p.add_argument('-o', '--opc', type=lambda x: int(x, 0), help='opcode (e.g. 1 write, 2 read)')
     p.add_argument('-A', '--admin', action='store_true', default=None, help='an admin opcode')
-    p.add_argument('-t', '--sct', type=int, help='status code type')
-    p.add_argument('-c', '--sc', type=int, help='status code')
+    p.add_argument('-t', '--sct', type=lambda x: int(x, 0), help='status code type')
+    p.add_argument('-c', '--sc', type=lambda x: int(x, 0), help='status code')
     p.add_argument('-n', '--count', type=int, help='commands affected (default 1)')
 
     def cmd_sim_ns_set(args):
