@@ -81,7 +81,22 @@ def expect_reject(c, bhs, data=b'', reason=None):
         return False, rsp
 
 
+def send_bad_data_digest(c, bhs, data):
+    """A PDU whose header digest is right and whose data digest is not."""
+    bhs = bytearray(bhs)
+    struct.pack_into('>I', bhs, 4, len(data) & 0xFFFFFF)
+    bhs[4] = 0
+    pad = (4 - len(data) % 4) % 4
+    padded = data + b'\0' * pad
+    bad = bytes(b ^ 0xff for b in ic.crc32c(padded))
+    c.send_raw(bytes(bhs) + ic.crc32c(bhs) + padded + bad)
+
+
 def main():
+    # A session that stays logged in through every test below, and must be served at the end.
+    bystander = logged_in(digests=True)
+    bystander.scsi(ic.test_unit_ready())
+
     # The data path with immediate data, unsolicited data and R2Ts.
     for immediate, initial_r2t in ((True, True), (False, True), (True, False), (False, False)):
         c = connect(immediate_data=immediate, initial_r2t=initial_r2t)
@@ -109,6 +124,54 @@ def main():
     check('wrong header digest drops the connection', closed_by_target(c))
     c.close()
     check('target serves other sessions after a digest error', still_serving())
+
+    # A wrong data digest: on a NOP-Out, Reject (data digest error) and the session goes on;
+    # on a command's immediate data (which cannot be recovered at ErrorRecoveryLevel 0),
+    # Reject and the connection ends.
+    c = logged_in(digests=True)
+    bhs = bytearray(48)
+    bhs[0] = ic.OP_NOP_OUT | 0x40
+    bhs[1] = 0x80
+    struct.pack_into('>I', bhs, 16, 55)
+    struct.pack_into('>I', bhs, 20, 0xFFFFFFFF)
+    struct.pack_into('>I', bhs, 24, c.cmdsn)
+    struct.pack_into('>I', bhs, 28, c.exp_statsn)
+    send_bad_data_digest(c, bhs, b'ping with a bad digest')
+    rsp = c.recv_pdu()
+    check('a wrong data digest on a NOP-Out gets Reject (data digest error)',
+          rsp.opcode == ic.OP_REJECT and rsp.bhs[2] == 0x02, repr(rsp))
+    check('...and the session goes on', c.nop(b'again').data == b'again')
+    bhs, _ = c.scsi_bhs(ic.write10(0, 8), 4096, write=True)
+    send_bad_data_digest(c, bhs, os.urandom(4096))
+    rsp = c.recv_pdu()
+    check('a wrong data digest on immediate data gets Reject (data digest error)',
+          rsp.opcode == ic.OP_REJECT and rsp.bhs[2] == 0x02, repr(rsp))
+    check('...and then the connection ends', closed_by_target(c))
+    c.close()
+
+    # Solicited Data-Out past what the R2T asked for: Reject; the right data then completes.
+    c = connect(immediate_data=False, initial_r2t=True)
+    c.login(target=TARGET)
+    c.scsi(ic.test_unit_ready())  # the new nexus's unit attention first
+    bhs, itt = c.scsi_bhs(ic.write10(0, 8), 4096, write=True)
+    c.send_pdu(bhs)
+    r2t = c.recv_pdu()
+    check('a WRITE without immediate data gets an R2T for all of it',
+          r2t.opcode == ic.OP_R2T and r2t.u32(40) == 0 and r2t.u32(44) == 4096, repr(r2t))
+    dbhs = bytearray(48)
+    dbhs[0] = ic.OP_DATA_OUT
+    dbhs[1] = 0x80
+    struct.pack_into('>I', dbhs, 16, itt)
+    struct.pack_into('>I', dbhs, 20, r2t.u32(20))
+    struct.pack_into('>I', dbhs, 40, 4096)
+    ok, rsp = expect_reject(c, dbhs, b'\0' * 512)
+    check('Data-Out past the R2T\'s Desired Data Transfer Length gets Reject', ok, repr(rsp))
+    c._send_data_out(itt, r2t.u32(20), os.urandom(4096), 0, 4096, 0)
+    rsp = c.recv_pdu()
+    check('...the data asked for then completes the command', rsp.opcode == ic.OP_SCSI_RSP and
+          rsp.bhs[3] == 0, repr(rsp))
+    c.logout()
+    c.close()
 
     # A PDU longer than the negotiated MaxRecvDataSegmentLength.
     c = logged_in()
@@ -230,6 +293,12 @@ def main():
         c.logout()
         c.close()
     after = rss_kb()
+    status, _, _ = bystander.scsi(ic.test_unit_ready())
+    status2, _, rd = bystander.scsi(ic.read10(0, 128), read_len=65536)
+    check('the session logged in all along is still served', status == 0 and status2 == 0 and
+          len(rd) == 65536)
+    bystander.logout()
+    bystander.close()
     print('resident memory: %d KiB before, %d KiB after' % (before, after))
     check('resident memory flat after 500 dropped connections and 200 logins',
           after - before < 8192, '%d KiB growth' % (after - before))
