@@ -320,7 +320,7 @@ iscsi_conn_pdu_header(struct iscsi_conn *conn, struct iscsi_pdu *pdu)
 			return -EINVAL;
 		}
 		iscsi_conn_send_reject(conn, &pdu->bhs, KEEL_ISCSI_REJECT_COMMAND_NOT_SUPPORTED);
-		pdu->data_len = 0;
+		pdu->data_len = dsl;	/* skipped, with its padding and digest */
 		return 1;
 	}
 	if (conn->full_feature ? !(ops->phases & PDU_FULL_FEATURE) :
@@ -331,6 +331,7 @@ iscsi_conn_pdu_header(struct iscsi_conn *conn, struct iscsi_pdu *pdu)
 			return -EINVAL;
 		}
 		iscsi_conn_send_reject(conn, &pdu->bhs, KEEL_ISCSI_REJECT_PROTOCOL_ERROR);
+		pdu->data_len = dsl;	/* skipped, with its padding and digest */
 		return 1;
 	}
 	if (dsl > conn->params.max_recv_dsl &&

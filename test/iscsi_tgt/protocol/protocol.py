@@ -192,8 +192,9 @@ def main():
     bhs[0] = 0x1c | 0x40
     bhs[1] = 0x80
     struct.pack_into('>I', bhs, 16, 99)
-    ok, rsp = expect_reject(c, bhs, reason=0x05)
-    check('unknown opcode gets Reject (command not supported)', ok, repr(rsp))
+    ok, rsp = expect_reject(c, bhs, b'0123456789', reason=0x05)
+    check('unknown opcode (with a data segment) gets Reject (command not supported)', ok,
+          repr(rsp))
     check('session goes on after the Reject', c.nop(b'ping').data == b'ping')
 
     # A CmdSN outside the window is ignored; the session goes on.
