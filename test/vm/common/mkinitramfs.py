@@ -144,14 +144,14 @@ def fetch(debdir, pkgs):
         log("downloading " + " ".join(missing))
         tmp = tempfile.mkdtemp(dir=debdir, prefix=".dl.")
         try:
-            out = run(["apt-get", "download", "-q"] + missing, cwd=tmp, timeout=600)
+            out = run(["apt-get", "download", "-q"] + missing, cwd=tmp, timeout=300)
             if out.returncode != 0:
                 raise BuildError("apt-get download failed (network or mirror unreachable?): " +
                                  " | ".join(out.stdout.strip().splitlines()[-4:]))
             for f in os.listdir(tmp):
                 os.replace(os.path.join(tmp, f), os.path.join(debdir, f))
         except subprocess.TimeoutExpired:
-            raise BuildError("apt-get download did not finish within 600 s")
+            raise BuildError("apt-get download did not finish within 300 s")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         paths = []
