@@ -61,7 +61,12 @@ const char *keel_sock_get_impl_name(struct keel_sock *sock);
 
 /* Groups: the sockets one thread polls. */
 struct keel_sock_group *keel_sock_group_create(void);
-/** cb runs from keel_sock_group_poll() when sock is readable (or closed by the peer). */
+/**
+ * cb runs from keel_sock_group_poll() when data arrives on sock (or the peer closes it), and
+ * when room comes back in its send buffer after a keel_sock_writev() that could not write
+ * everything. Reports are edge-triggered: cb must read until a read comes back short (or
+ * EAGAIN), or data already there is not reported again.
+ */
 int keel_sock_group_add_sock(struct keel_sock_group *group, struct keel_sock *sock,
 			     keel_sock_cb cb, void *cb_arg);
 int keel_sock_group_remove_sock(struct keel_sock_group *group, struct keel_sock *sock);
@@ -106,6 +111,7 @@ struct keel_sock {
 	uint16_t sport;
 	uint16_t cport;
 	bool ipv6;
+	bool want_write;	/* the last write was short: report when there is room again */
 };
 
 struct keel_sock_group {

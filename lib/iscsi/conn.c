@@ -398,7 +398,9 @@ iscsi_conn_rx(struct iscsi_conn *conn)
 			}
 			pdu = iscsi_pdu_get();
 			if (pdu == NULL) {
-				/* Try again on the next poll. */
+				/* Try again on the next poll (the socket is not reported again
+				 * for data already there). */
+				conn->rx_retry = true;
 				return 0;
 			}
 			memcpy(&pdu->bhs, conn->rx_buf + conn->rx_head, KEEL_ISCSI_BHS_LEN);
@@ -696,6 +698,12 @@ iscsi_poll_group_poll(void *arg)
 	/* Responses queued since the last poll (commands completed by the layers below) go out
 	 * first, as few writes as there are connections with something to send. */
 	TAILQ_FOREACH_SAFE(conn, &pg->conns, pg_link, tmp) {
+		if (keel_unlikely(conn->rx_retry)) {
+			conn->rx_retry = false;
+			iscsi_conn_sock_cb(conn, pg->sock_group, conn->sock);
+			n++;
+			continue;
+		}
 		if (!TAILQ_EMPTY(&conn->tx_queue) && conn->state != ISCSI_CONN_STATE_EXITING) {
 			uint32_t before = conn->tx_queued;
 

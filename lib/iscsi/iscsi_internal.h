@@ -370,6 +370,7 @@ struct iscsi_conn {
 	uint32_t rx_data_got;
 	bool rx_drained;		/* a read came back short: the socket is empty for now */
 	bool rx_large;			/* the last PDU had a large data segment */
+	bool rx_retry;			/* stopped short of the data there (no PDU free) */
 
 	/* Transmit queue: PDUs written with writev, in order. */
 	TAILQ_HEAD(, iscsi_pdu) tx_queue;

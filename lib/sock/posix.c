@@ -1,6 +1,7 @@
 /*
  * The "posix" socket implementation: non-blocking TCP sockets, readv/writev system calls, and
- * an epoll instance per group.
+ * an epoll instance per group, edge-triggered for data and for room in the send buffer (the
+ * latter reported only after a short write).
  */
 #include "keel/stdinc.h"
 #include "keel/log.h"
@@ -177,7 +178,7 @@ static int
 posix_group_add(struct keel_sock_group *group, struct keel_sock *sock)
 {
 	struct posix_group *g = (struct posix_group *)group;
-	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP};
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLOUT | EPOLLET};
 
 	ev.data.ptr = sock;
 	return epoll_ctl(g->epfd, EPOLL_CTL_ADD, sock->fd, &ev) == 0 ? 0 : -errno;
@@ -196,16 +197,22 @@ posix_group_poll(struct keel_sock_group *group, int max_events, struct keel_sock
 {
 	struct posix_group *g = (struct posix_group *)group;
 	struct epoll_event evs[64];
-	int n, i;
+	int n, i, k = 0;
 
 	n = epoll_wait(g->epfd, evs, KEEL_MIN(max_events, 64), 0);
-	if (n <= 0) {
-		return 0;
-	}
 	for (i = 0; i < n; i++) {
-		ready[i] = evs[i].data.ptr;
+		struct keel_sock *sock = evs[i].data.ptr;
+		/* Room to write matters only to a socket whose last write was short. */
+		bool out = (evs[i].events & EPOLLOUT) && sock->want_write;
+
+		if (out) {
+			sock->want_write = false;
+		}
+		if (out || (evs[i].events & ~(uint32_t)EPOLLOUT)) {
+			ready[k++] = sock;
+		}
 	}
-	return n;
+	return k;
 }
 
 static int

@@ -242,7 +242,24 @@ keel_sock_readv(struct keel_sock *sock, struct iovec *iov, int iovcnt)
 ssize_t
 keel_sock_writev(struct keel_sock *sock, struct iovec *iov, int iovcnt)
 {
-	return sock->ops->writev(sock, iov, iovcnt);
+	ssize_t rc = sock->ops->writev(sock, iov, iovcnt);
+	size_t total = 0;
+	int i;
+
+	if (rc < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			sock->want_write = true;
+		}
+		return rc;
+	}
+	for (i = 0; i < iovcnt; i++) {
+		total += iov[i].iov_len;
+	}
+	if ((size_t)rc < total) {
+		/* The send buffer is full: the group reports the socket once it drains. */
+		sock->want_write = true;
+	}
+	return rc;
 }
 
 int

@@ -1,7 +1,7 @@
 /*
  * The "uring" socket implementation: each group is an io_uring; sockets are watched with
- * multishot poll requests, so a poll of the group is one look at the completion queue with no
- * system call when nothing happened. Reads and writes go through the same vectored calls as
+ * multishot poll requests (for data, and for room to write after a short write), so a poll of
+ * the group is one look at the completion queue with no system call when nothing happened. Reads and writes go through the same vectored calls as
  * "posix"; the ring's eventfd wakes an idle reactor in interrupt mode.
  */
 #include "keel/stdinc.h"
@@ -132,7 +132,7 @@ uring_arm(struct uring_group *g, struct keel_sock *sock)
 	if (sqe == NULL) {
 		return -ENOMEM;
 	}
-	io_uring_prep_poll_multishot(sqe, sock->fd, POLLIN | POLLRDHUP);
+	io_uring_prep_poll_multishot(sqe, sock->fd, POLLIN | POLLRDHUP | POLLOUT);
 	io_uring_sqe_set_data(sqe, sock);
 	g->pending_sqes++;
 	io_uring_submit(&g->ring);
@@ -211,6 +211,15 @@ uring_group_poll(struct keel_sock_group *group, int max_events, struct keel_sock
 		if (!(cqe->flags & IORING_CQE_F_MORE) && sock->group == group) {
 			/* The multishot request ended (overflow or error): re-arm it. */
 			uring_arm(g, sock);
+		}
+		if (cqe->res > 0 && !(cqe->res & ~POLLOUT)) {
+			/* Room to write: only for a socket whose last write was short. */
+			if (!sock->want_write) {
+				continue;
+			}
+			sock->want_write = false;
+		} else if (cqe->res > 0 && (cqe->res & POLLOUT)) {
+			sock->want_write = false;
 		}
 		for (i = 0; i < n; i++) {
 			if (ready[i] == sock) {

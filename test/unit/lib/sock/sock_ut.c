@@ -1,7 +1,8 @@
 /*
  * Unit tests of lib/sock on loopback, for both implementations: listen, connect and accept over
- * IPv4 and IPv6, addresses, vectored sends and receives, groups that report readable sockets,
- * removal while a poll is running, and bad addresses.
+ * IPv4 and IPv6, addresses, vectored sends and receives, groups that report readable sockets
+ * and sockets with room again after a short write, removal while a poll is running, and bad
+ * addresses.
  */
 #include "keel/stdinc.h"
 #include "ut.h"
@@ -204,6 +205,82 @@ socket_removed_during_poll_is_not_called(void)
 	free_pair(&p2);
 }
 
+static int g_write_cb_count;
+
+static void
+write_count_cb(void *arg, struct keel_sock_group *group, struct keel_sock *sock)
+{
+	g_write_cb_count++;
+}
+
+/* Fill the socket's send buffer (and the peer's receive buffer). Returns the bytes written. */
+static size_t
+fill_send_buffer(struct keel_sock *sock)
+{
+	static char chunk[65536];
+	struct iovec iov = {chunk, sizeof(chunk)};
+	size_t total = 0;
+	ssize_t n;
+	int i;
+
+	for (i = 0; i < 100000; i++) {
+		n = keel_sock_writev(sock, &iov, 1);
+		if (n < 0) {
+			break;
+		}
+		total += (size_t)n;
+	}
+	return total;
+}
+
+static void
+short_write_is_reported_when_room_comes_back(void)
+{
+	struct keel_sock_group *g = keel_sock_group_create();
+	struct pair p;
+	static char buf[65536];
+	size_t sent, got = 0;
+	ssize_t n;
+	int i;
+
+	CU_ASSERT_FATAL(g != NULL);
+	CU_ASSERT_FATAL(make_pair(&p, "127.0.0.1") == 0);
+	CU_ASSERT_FATAL(keel_sock_group_add_sock(g, p.a, write_count_cb, NULL) == 0);
+	/* An idle socket that can be written is not reported. */
+	g_write_cb_count = 0;
+	for (i = 0; i < 5; i++) {
+		keel_sock_group_poll(g, 0);
+		usleep(1000);
+	}
+	CU_ASSERT(g_write_cb_count == 0);
+	sent = fill_send_buffer(p.a);
+	CU_ASSERT(sent > 0);
+	CU_ASSERT(p.a->want_write);
+	keel_sock_group_poll(g, 0);
+	CU_ASSERT(g_write_cb_count == 0);
+	/* The peer reads it all: room again, reported once. */
+	for (i = 0; i < 100000 && got < sent; i++) {
+		n = keel_sock_recv(p.c, buf, sizeof(buf));
+		if (n > 0) {
+			got += (size_t)n;
+		} else {
+			usleep(100);
+		}
+	}
+	CU_ASSERT(got == sent);
+	for (i = 0; i < 2000 && g_write_cb_count == 0; i++) {
+		keel_sock_group_poll(g, 0);
+		if (g_write_cb_count == 0) {
+			usleep(500);
+		}
+	}
+	CU_ASSERT(g_write_cb_count == 1);
+	CU_ASSERT(!p.a->want_write);
+	CU_ASSERT(keel_sock_group_remove_sock(g, p.a) == 0);
+	CU_ASSERT(keel_sock_group_close(&g) == 0);
+	free_pair(&p);
+}
+
 static void
 bad_addresses_are_refused(void)
 {
@@ -225,6 +302,7 @@ run_all(void)
 	ipv6_loopback();
 	group_reports_readable_sockets();
 	socket_removed_during_poll_is_not_called();
+	short_write_is_reported_when_room_comes_back();
 	bad_addresses_are_refused();
 }
 
