@@ -121,6 +121,42 @@ def kernel_package(meta):
     raise BuildError("no kernel image package among the dependencies of " + meta)
 
 
+def apt_lists_stamp():
+    """Names, sizes and times of apt's package lists: what the versions apt picks depend on."""
+    h = hashlib.sha256()
+    d = "/var/lib/apt/lists"
+    try:
+        for f in sorted(os.listdir(d)):
+            st = os.stat(os.path.join(d, f))
+            h.update(("%s %d %d\n" % (f, st.st_size, st.st_mtime_ns)).encode())
+    except OSError:
+        pass
+    return h.hexdigest()
+
+
+def resolve(cache, kernel, pkgs):
+    """[(kernel image package, version), (package, version)...]: the packages with their library
+    closure at apt's candidate versions. apt-cache takes seconds a call on a busy machine, so the
+    answer is kept until apt's lists change."""
+    key = hashlib.sha256(("%s\n%s\n%s" % (kernel, " ".join(pkgs), apt_lists_stamp()))
+                         .encode()).hexdigest()[:16]
+    path = os.path.join(cache, "resolved", key)
+    try:
+        with open(path) as f:
+            wanted = [tuple(line.split()) for line in f if line.strip()]
+        if wanted:
+            return wanted
+    except OSError:
+        pass
+    kpkg = kernel_package(kernel)
+    wanted = candidate_versions([kpkg] + library_closure(pkgs))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".tmp", "w") as f:
+        f.write("".join("%s %s\n" % pv for pv in wanted))
+    os.replace(path + ".tmp", path)
+    return wanted
+
+
 def deb_filename(pkg, version):
     return "%s_%s_amd64.deb" % (pkg, version.replace(":", "%3a"))
 
@@ -146,8 +182,10 @@ def fetch(debdir, pkgs):
         try:
             out = run(["apt-get", "download", "-q"] + missing, cwd=tmp, timeout=300)
             if out.returncode != 0:
-                raise BuildError("apt-get download failed (network or mirror unreachable?): " +
-                                 " | ".join(out.stdout.strip().splitlines()[-4:]))
+                errs = [l for l in out.stdout.splitlines() if l.startswith("E:")]
+                raise BuildError("apt-get download failed (no network or mirror?), %d error(s), "
+                                 "the first: %s" % (len(errs), (errs or
+                                                    out.stdout.strip().splitlines() or [""])[0]))
             for f in os.listdir(tmp):
                 os.replace(os.path.join(tmp, f), os.path.join(debdir, f))
         except subprocess.TimeoutExpired:
@@ -390,9 +428,8 @@ def file_digest(path):
 def cmd_image(args):
     cache = os.path.abspath(args.cache)
     debdir = os.path.join(cache, "debs")
-    kpkg = kernel_package(args.kernel)
-    pkgs = library_closure(args.packages)
-    wanted = candidate_versions([kpkg] + pkgs)
+    wanted = resolve(cache, args.kernel, args.packages)
+    kpkg = wanted[0][0]
     kver = kpkg[len("linux-image-"):]
 
     files = []
@@ -418,10 +455,26 @@ def cmd_image(args):
             build(args, work, debs, kver, files, outdir)
         finally:
             shutil.rmtree(work, ignore_errors=True)
+        prune(cache, args.name, outdir, wanted)
     print("KERNEL=" + kernel)
     print("INITRD=" + initrd)
     print("KVER=" + kver)
     return 0
+
+
+def prune(cache, name, keep, wanted):
+    """Drop this image's older builds and the superseded versions of the packages it uses."""
+    images = os.path.join(cache, "images")
+    for d in os.listdir(images):
+        full = os.path.join(images, d)
+        if d.startswith(name + "-") and full != keep and "." not in d:
+            shutil.rmtree(full, ignore_errors=True)
+    debdir = os.path.join(cache, "debs")
+    current = {p: "%s_%s_" % (p, v.replace(":", "%3a")) for p, v in wanted}
+    for f in os.listdir(debdir):
+        pkg = f.split("_", 1)[0]
+        if pkg in current and not f.startswith(current[pkg]) and f.endswith(".deb"):
+            os.unlink(os.path.join(debdir, f))
 
 
 def build(args, work, debs, kver, files, outdir):
