@@ -13,7 +13,7 @@ PACKAGES=(
 	libcunit1-dev
 	# integration tests: initiators and a reference target
 	libiscsi-bin libiscsi-dev qemu-utils qemu-block-extra qemu-system-x86 tgt
-	# the guest tests (test/vm): qemu-system-x86 and socat (listed here too), file system checks
+	# the guest tests (test/vm): qemu-system-x86 and socat (listed above), file system checks
 	e2fsprogs
 	# benchmarks, debugging and the tools scripts call
 	gnuplot-nox valgrind gdb procps iproute2 util-linux socat
