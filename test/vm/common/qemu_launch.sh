@@ -8,7 +8,7 @@ set -euo pipefail
 
 usage() {
 	cat << EOF2
-Usage: $0 -k KERNEL -i INITRD -c CONSOLE_LOG -C CTL -l SOCAT_LOG [options]
+Usage: $0 -k KERNEL -i INITRD -c CONSOLE_LOG -C CTL -l SOCAT_LOG [options] [-- QEMU_ARGS...]
   -k KERNEL        kernel image (bzImage)
   -i INITRD        initramfs (several archives may be concatenated in it)
   -c CONSOLE_LOG   file that receives the serial console
@@ -19,6 +19,7 @@ Usage: $0 -k KERNEL -i INITRD -c CONSOLE_LOG -C CTL -l SOCAT_LOG [options]
   -m MIB           guest memory (default 768)
   -a ARGS          extra kernel command line
   -t SECONDS       hard limit of the run (default 600); QEMU is killed after it
+  QEMU_ARGS        more QEMU options (devices, drives), appended as they are
 EOF2
 }
 
@@ -45,6 +46,7 @@ while getopts "k:i:c:C:l:f:m:a:t:h" opt; do
 		;;
 	esac
 done
+shift $((OPTIND - 1))
 if [ -z "$kernel" ] || [ -z "$initrd" ] || [ -z "$console" ] || [ -z "$ctl" ] ||
 	[ -z "$socat_log" ]; then
 	usage >&2
@@ -85,4 +87,5 @@ exec timeout -k 5 "$limit" qemu-system-x86_64 \
 	-append "console=ttyS0 panic=1 quiet loglevel=4 rdinit=/init $append" \
 	-chardev file,id=con,path="$console" -serial chardev:con \
 	-chardev pipe,id=ctl,path="$ctl" -serial chardev:ctl \
-	-netdev "$netdev" -device virtio-net-pci,netdev=net0,romfile=
+	-netdev "$netdev" -device virtio-net-pci,netdev=net0,romfile= \
+	"$@"
