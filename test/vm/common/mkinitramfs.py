@@ -151,9 +151,10 @@ def resolve(cache, kernel, pkgs):
     kpkg = kernel_package(kernel)
     wanted = candidate_versions([kpkg] + library_closure(pkgs))
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path + ".tmp", "w") as f:
+    tmp = "%s.%d.tmp" % (path, os.getpid())
+    with open(tmp, "w") as f:
         f.write("".join("%s %s\n" % pv for pv in wanted))
-    os.replace(path + ".tmp", path)
+    os.replace(tmp, path)
     return wanted
 
 
@@ -508,8 +509,7 @@ def build(args, work, debs, kver, files, outdir):
     # An archive appended to this one must start 4-byte aligned: the kernel skips zero padding
     # between archives but takes an unaligned "070701" for compressed data.
     data += b"\0" * (-len(data) % 512)
-    tmpout = outdir + ".tmp"
-    shutil.rmtree(tmpout, ignore_errors=True)
+    tmpout = "%s.%d.tmp" % (outdir, os.getpid())
     os.makedirs(tmpout)
     shutil.copyfile(os.path.join(kstage, "boot", "vmlinuz-" + kver), os.path.join(tmpout, "vmlinuz"))
     with open(os.path.join(tmpout, "initrd.img"), "wb") as f:
@@ -518,8 +518,11 @@ def build(args, work, debs, kver, files, outdir):
         f.write("kernel %s\nmodules %s\n" % (kver, " ".join(order)))
         for path in sorted(tree.entries):
             f.write("%s %s\n" % (tree.entries[path][0], path))
-    shutil.rmtree(outdir, ignore_errors=True)
-    os.replace(tmpout, outdir)
+    try:
+        os.rename(tmpout, outdir)
+    except OSError:
+        # Another run built the same image meanwhile: the same inputs, so keep the first.
+        shutil.rmtree(tmpout, ignore_errors=True)
     log("initramfs %d KiB, %d modules" % (len(data) // 1024, len(order)))
 
 
