@@ -193,9 +193,9 @@ int keel_nvme_ns_cmd_readv(struct keel_nvme_ns *ns, struct keel_nvme_qpair *qpai
 int keel_nvme_ns_cmd_writev(struct keel_nvme_ns *ns, struct keel_nvme_qpair *qpair, uint64_t lba,
 			    uint32_t nlb, struct iovec *iov, int iovcnt, uint32_t io_flags,
 			    keel_nvme_cmd_cb cb, void *cb_arg);
-int keel_nvme_ns_cmd_comparev(struct keel_nvme_ns *ns, struct keel_nvme_qpair *qpair,
-			      uint64_t lba, uint32_t nlb, struct iovec *iov, int iovcnt,
-			      keel_nvme_cmd_cb cb, void *cb_arg);
+int keel_nvme_ns_cmd_comparev(struct keel_nvme_ns *ns, struct keel_nvme_qpair *qpair, uint64_t lba,
+			      uint32_t nlb, struct iovec *iov, int iovcnt, keel_nvme_cmd_cb cb,
+			      void *cb_arg);
 /**
  * Fused compare and write: the write happens only if the compare matches. cb gets the compare's
  * completion if it failed (COMPARE FAILURE: media error 85h), else the write's.

@@ -14,7 +14,7 @@
 extern "C" {
 #endif
 
-#define KEEL_NVME_SIM_MAX 64	 /* controllers at once */
+#define KEEL_NVME_SIM_MAX 64    /* controllers at once */
 #define KEEL_NVME_SIM_MAX_NS 16 /* namespace ids 1..16 */
 
 struct keel_nvme_sim;
@@ -93,17 +93,17 @@ int keel_nvme_sim_ns_set(struct keel_nvme_sim *sim, uint32_t nsid, uint64_t size
 struct keel_nvme_sim_stats {
 	uint64_t admin_cmds;
 	uint64_t io_cmds;
-	uint64_t aborts;	/* commands ended by an Abort */
-	uint64_t enables;	/* CC.EN 0 -> 1 */
-	uint64_t shutdowns;	/* normal shutdown notifications */
-	uint64_t io_queues;	/* I/O submission queues that exist now */
-	uint64_t held;		/* commands held by a timeout injection now */
+	uint64_t aborts;    /* commands ended by an Abort */
+	uint64_t enables;   /* CC.EN 0 -> 1 */
+	uint64_t shutdowns; /* normal shutdown notifications */
+	uint64_t io_queues; /* I/O submission queues that exist now */
+	uint64_t held;      /* commands held by a timeout injection now */
 };
 void keel_nvme_sim_get_stats(struct keel_nvme_sim *sim, struct keel_nvme_sim_stats *stats);
 
 /** Read/write namespace data directly (tests checking what the driver wrote). \return 0. */
-int keel_nvme_sim_ns_access(struct keel_nvme_sim *sim, uint32_t nsid, uint64_t offset,
-			    void *buf, size_t len, bool write);
+int keel_nvme_sim_ns_access(struct keel_nvme_sim *sim, uint32_t nsid, uint64_t offset, void *buf,
+			    size_t len, bool write);
 
 #ifdef __cplusplus
 }

@@ -13,19 +13,19 @@ extern "C" {
 #endif
 
 /* Controller registers (BAR0), byte offsets (spec 3.1). */
-#define KEEL_NVME_REG_CAP 0x00	 /* 64-bit capabilities */
-#define KEEL_NVME_REG_VS 0x08	 /* version */
+#define KEEL_NVME_REG_CAP 0x00 /* 64-bit capabilities */
+#define KEEL_NVME_REG_VS 0x08  /* version */
 #define KEEL_NVME_REG_INTMS 0x0c
 #define KEEL_NVME_REG_INTMC 0x10
-#define KEEL_NVME_REG_CC 0x14	 /* controller configuration */
-#define KEEL_NVME_REG_CSTS 0x1c	 /* controller status */
-#define KEEL_NVME_REG_AQA 0x24	 /* admin queue attributes */
-#define KEEL_NVME_REG_ASQ 0x28	 /* 64-bit admin submission queue base */
-#define KEEL_NVME_REG_ACQ 0x30	 /* 64-bit admin completion queue base */
+#define KEEL_NVME_REG_CC 0x14    /* controller configuration */
+#define KEEL_NVME_REG_CSTS 0x1c  /* controller status */
+#define KEEL_NVME_REG_AQA 0x24   /* admin queue attributes */
+#define KEEL_NVME_REG_ASQ 0x28   /* 64-bit admin submission queue base */
+#define KEEL_NVME_REG_ACQ 0x30   /* 64-bit admin completion queue base */
 #define KEEL_NVME_REG_DBS 0x1000 /* first doorbell */
 
 /* CAP fields. */
-#define KEEL_NVME_CAP_MQES(cap) ((uint32_t)((cap) & 0xffff))	    /* max entries - 1 */
+#define KEEL_NVME_CAP_MQES(cap) ((uint32_t)((cap)&0xffff))         /* max entries - 1 */
 #define KEEL_NVME_CAP_CQR(cap) ((uint32_t)(((cap) >> 16) & 0x1))   /* contiguous queues */
 #define KEEL_NVME_CAP_TO(cap) ((uint32_t)(((cap) >> 24) & 0xff))   /* 500 ms units */
 #define KEEL_NVME_CAP_DSTRD(cap) ((uint32_t)(((cap) >> 32) & 0xf)) /* doorbell stride */
@@ -98,7 +98,7 @@ extern "C" {
 #define KEEL_NVME_LOG_CHANGED_NS_LIST 0x04
 
 /* Asynchronous event types and information (completion dword 0). */
-#define KEEL_NVME_AER_TYPE(cdw0) ((cdw0) & 0x7)
+#define KEEL_NVME_AER_TYPE(cdw0) ((cdw0)&0x7)
 #define KEEL_NVME_AER_INFO(cdw0) (((cdw0) >> 8) & 0xff)
 #define KEEL_NVME_AER_LOG_PAGE(cdw0) (((cdw0) >> 16) & 0xff)
 #define KEEL_NVME_AER_TYPE_ERROR 0x0
@@ -196,7 +196,8 @@ KEEL_STATIC_ASSERT(sizeof(struct keel_nvme_cpl) == 16, "completion queue entry i
 #define KEEL_NVME_CPL_SCT(cpl) ((uint8_t)(((cpl)->status >> 9) & 0x7))
 #define KEEL_NVME_CPL_DNR(cpl) ((((cpl)->status >> 15) & 0x1) != 0)
 #define KEEL_NVME_CPL_IS_ERROR(cpl) ((((cpl)->status >> 1) & 0x7ff) != 0)
-#define KEEL_NVME_STATUS(sct, sc, dnr) ((uint16_t)(((sc) << 1) | ((sct) << 9) | ((dnr) ? 0x8000 : 0)))
+#define KEEL_NVME_STATUS(sct, sc, dnr)                                                             \
+	((uint16_t)(((sc) << 1) | ((sct) << 9) | ((dnr) ? 0x8000 : 0)))
 
 /* Dataset management range (spec 6.7). */
 struct keel_nvme_dsm_range {
@@ -208,43 +209,43 @@ KEEL_STATIC_ASSERT(sizeof(struct keel_nvme_dsm_range) == 16, "DSM range is 16 by
 
 /* Identify controller data: the fields the driver reads, at their offsets. */
 struct keel_nvme_ctrlr_data {
-	uint16_t vid;		/* 0 */
-	uint16_t ssvid;		/* 2 */
-	char sn[20];		/* 4 */
-	char mn[40];		/* 24 */
-	char fr[8];		/* 64 */
-	uint8_t rab;		/* 72 */
-	uint8_t ieee[3];	/* 73 */
-	uint8_t cmic;		/* 76 */
-	uint8_t mdts;		/* 77: max transfer 2^mdts minimum pages, 0 = no limit */
-	uint16_t cntlid;	/* 78 */
-	uint32_t ver;		/* 80 */
-	uint8_t rsvd84[172];	/* 84 */
-	uint16_t oacs;		/* 256 */
-	uint8_t acl;		/* 258: abort command limit, 0's based */
-	uint8_t aerl;		/* 259: async event request limit, 0's based */
-	uint8_t frmw;		/* 260 */
-	uint8_t lpa;		/* 261 */
-	uint8_t elpe;		/* 262 */
-	uint8_t npss;		/* 263 */
-	uint8_t rsvd264[248];	/* 264 */
-	uint8_t sqes;		/* 512 */
-	uint8_t cqes;		/* 513 */
-	uint16_t maxcmd;	/* 514 */
-	uint32_t nn;		/* 516: number of namespaces */
-	uint16_t oncs;		/* 520: optional NVM commands */
-	uint16_t fuses;		/* 522: bit 0 compare and write */
-	uint8_t fna;		/* 524 */
-	uint8_t vwc;		/* 525: volatile write cache present */
-	uint16_t awun;		/* 526 */
-	uint16_t awupf;		/* 528 */
-	uint8_t nvscc;		/* 530 */
-	uint8_t nwpc;		/* 531 */
-	uint16_t acwu;		/* 532 */
-	uint16_t rsvd534;	/* 534 */
-	uint32_t sgls;		/* 536: bits 0-1 SGL support */
-	uint8_t rsvd540[228];	/* 540 */
-	char subnqn[256];	/* 768 */
+	uint16_t vid;           /* 0 */
+	uint16_t ssvid;         /* 2 */
+	char sn[20];            /* 4 */
+	char mn[40];            /* 24 */
+	char fr[8];             /* 64 */
+	uint8_t rab;            /* 72 */
+	uint8_t ieee[3];        /* 73 */
+	uint8_t cmic;           /* 76 */
+	uint8_t mdts;           /* 77: max transfer 2^mdts minimum pages, 0 = no limit */
+	uint16_t cntlid;        /* 78 */
+	uint32_t ver;           /* 80 */
+	uint8_t rsvd84[172];    /* 84 */
+	uint16_t oacs;          /* 256 */
+	uint8_t acl;            /* 258: abort command limit, 0's based */
+	uint8_t aerl;           /* 259: async event request limit, 0's based */
+	uint8_t frmw;           /* 260 */
+	uint8_t lpa;            /* 261 */
+	uint8_t elpe;           /* 262 */
+	uint8_t npss;           /* 263 */
+	uint8_t rsvd264[248];   /* 264 */
+	uint8_t sqes;           /* 512 */
+	uint8_t cqes;           /* 513 */
+	uint16_t maxcmd;        /* 514 */
+	uint32_t nn;            /* 516: number of namespaces */
+	uint16_t oncs;          /* 520: optional NVM commands */
+	uint16_t fuses;         /* 522: bit 0 compare and write */
+	uint8_t fna;            /* 524 */
+	uint8_t vwc;            /* 525: volatile write cache present */
+	uint16_t awun;          /* 526 */
+	uint16_t awupf;         /* 528 */
+	uint8_t nvscc;          /* 530 */
+	uint8_t nwpc;           /* 531 */
+	uint16_t acwu;          /* 532 */
+	uint16_t rsvd534;       /* 534 */
+	uint32_t sgls;          /* 536: bits 0-1 SGL support */
+	uint8_t rsvd540[228];   /* 540 */
+	char subnqn[256];       /* 768 */
 	uint8_t rsvd1024[3072]; /* 1024 */
 };
 KEEL_STATIC_ASSERT(sizeof(struct keel_nvme_ctrlr_data) == 4096, "identify controller is 4 KiB");
@@ -255,31 +256,31 @@ KEEL_STATIC_ASSERT(sizeof(struct keel_nvme_ctrlr_data) == 4096, "identify contro
 #define KEEL_NVME_ONCS_WRITE_ZEROES (1u << 3)
 
 struct keel_nvme_lbaf {
-	uint16_t ms;	/* metadata bytes */
-	uint8_t lbads;	/* 2^lbads bytes per block */
+	uint16_t ms;   /* metadata bytes */
+	uint8_t lbads; /* 2^lbads bytes per block */
 	uint8_t rp;
 };
 
 /* Identify namespace data. */
 struct keel_nvme_ns_data {
-	uint64_t nsze;		/* 0: size in blocks */
-	uint64_t ncap;		/* 8 */
-	uint64_t nuse;		/* 16 */
-	uint8_t nsfeat;		/* 24 */
-	uint8_t nlbaf;		/* 25: number of formats, 0's based */
-	uint8_t flbas;		/* 26: bits 0-3 format in use */
-	uint8_t mc;		/* 27 */
-	uint8_t dpc;		/* 28 */
-	uint8_t dps;		/* 29 */
-	uint8_t nmic;		/* 30 */
-	uint8_t rescap;		/* 31 */
-	uint8_t fpi;		/* 32 */
-	uint8_t dlfeat;		/* 33: bits 0-2 = 1: deallocated blocks read zeroes */
-	uint8_t rsvd34[70];	/* 34 */
-	uint8_t nguid[16];	/* 104 */
-	uint8_t eui64[8];	/* 120 */
+	uint64_t nsze;                  /* 0: size in blocks */
+	uint64_t ncap;                  /* 8 */
+	uint64_t nuse;                  /* 16 */
+	uint8_t nsfeat;                 /* 24 */
+	uint8_t nlbaf;                  /* 25: number of formats, 0's based */
+	uint8_t flbas;                  /* 26: bits 0-3 format in use */
+	uint8_t mc;                     /* 27 */
+	uint8_t dpc;                    /* 28 */
+	uint8_t dps;                    /* 29 */
+	uint8_t nmic;                   /* 30 */
+	uint8_t rescap;                 /* 31 */
+	uint8_t fpi;                    /* 32 */
+	uint8_t dlfeat;                 /* 33: bits 0-2 = 1: deallocated blocks read zeroes */
+	uint8_t rsvd34[70];             /* 34 */
+	uint8_t nguid[16];              /* 104 */
+	uint8_t eui64[8];               /* 120 */
 	struct keel_nvme_lbaf lbaf[16]; /* 128 */
-	uint8_t rsvd192[3904];	/* 192 */
+	uint8_t rsvd192[3904];          /* 192 */
 };
 KEEL_STATIC_ASSERT(sizeof(struct keel_nvme_ns_data) == 4096, "identify namespace is 4 KiB");
 

@@ -112,7 +112,7 @@ keel_pci_provider_unregister(struct keel_pci_provider *provider)
 	struct keel_pci_provider *p;
 
 	pthread_mutex_lock(&g_pci_lock);
-	TAILQ_FOREACH(p, &g_providers, link) {
+	TAILQ_FOREACH (p, &g_providers, link) {
 		if (p == provider) {
 			TAILQ_REMOVE(&g_providers, provider, link);
 			break;
@@ -127,7 +127,7 @@ pci_provider_for(const char *addr)
 	struct keel_pci_provider *p, *found = NULL;
 
 	pthread_mutex_lock(&g_pci_lock);
-	TAILQ_FOREACH(p, &g_providers, link) {
+	TAILQ_FOREACH (p, &g_providers, link) {
 		if (p->owns(addr)) {
 			found = p;
 			break;
@@ -199,7 +199,7 @@ keel_pci_dev_enumerate(uint32_t class_id, keel_pci_enum_fn fn, void *ctx)
 
 	/* Copy the list: fn may attach devices, and attaching takes the lock. */
 	pthread_mutex_lock(&g_pci_lock);
-	TAILQ_FOREACH(p, &g_providers, link) {
+	TAILQ_FOREACH (p, &g_providers, link) {
 		if (n < (int)KEEL_COUNTOF(providers)) {
 			providers[n++] = p;
 		}
@@ -462,7 +462,8 @@ sysfs_attach(const char *str, struct keel_pci_dev **dev)
 		return uio_attach(&addr, &id, dev);
 	}
 	KEEL_ERRLOG("PCI device %s is bound to %s; bind it to vfio-pci or uio_pci_generic "
-		    "(scripts/setup.sh)\n", str, driver[0] != '\0' ? driver : "no driver");
+		    "(scripts/setup.sh)\n",
+		    str, driver[0] != '\0' ? driver : "no driver");
 	return -EBUSY;
 }
 

@@ -186,7 +186,7 @@ vfio_group_get(int num, struct vfio_group **out)
 	char path[64];
 	int rc;
 
-	TAILQ_FOREACH(g, &g_groups, link) {
+	TAILQ_FOREACH (g, &g_groups, link) {
 		if (g->num == num) {
 			g->refs++;
 			*out = g;
@@ -208,7 +208,8 @@ vfio_group_get(int num, struct vfio_group **out)
 	if (ioctl(g->fd, VFIO_GROUP_GET_STATUS, &status) != 0 ||
 	    !(status.flags & VFIO_GROUP_FLAGS_VIABLE)) {
 		KEEL_ERRLOG("vfio: group %d is not viable (bind every device of the group to "
-			    "vfio-pci)\n", num);
+			    "vfio-pci)\n",
+			    num);
 		rc = -EBUSY;
 		goto err_close;
 	}

@@ -74,7 +74,8 @@ keel_nvme_ctrlr_check_removed(struct keel_nvme_ctrlr *ctrlr)
 	return false;
 }
 
-/* --- Transport ids and probing ----------------------------------------------------------------- */
+/* --- Transport ids and probing -----------------------------------------------------------------
+ */
 
 int
 keel_nvme_transport_id_parse(struct keel_nvme_transport_id *trid, const char *str)
@@ -87,7 +88,8 @@ keel_nvme_transport_id_parse(struct keel_nvme_transport_id *trid, const char *st
 	}
 	memset(&t, 0, sizeof(t));
 	keel_strlcpy(buf, str, sizeof(buf));
-	for (tok = strtok_r(buf, " \t\n", &save); tok != NULL; tok = strtok_r(NULL, " \t\n", &save)) {
+	for (tok = strtok_r(buf, " \t\n", &save); tok != NULL;
+	     tok = strtok_r(NULL, " \t\n", &save)) {
 		char *colon = strchr(tok, ':'), *val;
 
 		if (colon == NULL) {
@@ -169,7 +171,8 @@ keel_nvme_ctrlr_opts_init(struct keel_nvme_ctrlr_opts *opts)
 	opts->admin_queue_size = 32;
 }
 
-/* --- Synchronous admin commands ------------------------------------------------------------------ */
+/* --- Synchronous admin commands ------------------------------------------------------------------
+ */
 
 struct nvme_sync {
 	bool done;
@@ -301,7 +304,8 @@ nvme_post_aers_locked(struct keel_nvme_ctrlr *ctrlr)
 	}
 }
 
-/* --- Bring-up ------------------------------------------------------------------------------------- */
+/* --- Bring-up
+ * ------------------------------------------------------------------------------------- */
 
 static int
 nvme_wait_csts(struct keel_nvme_ctrlr *ctrlr, uint32_t mask, uint32_t want, uint64_t timeout_ms)
@@ -364,12 +368,12 @@ nvme_ctrlr_enable(struct keel_nvme_ctrlr *ctrlr)
 	nvme_reg_write64(ctrlr, KEEL_NVME_REG_ASQ, aq->sq_bus);
 	nvme_reg_write64(ctrlr, KEEL_NVME_REG_ACQ, aq->cq_bus);
 	/* NVM command set, 4 KiB memory pages, round robin, 64-byte SQ and 16-byte CQ entries. */
-	cc = KEEL_NVME_CC_EN | (6u << KEEL_NVME_CC_IOSQES_SHIFT) | (4u << KEEL_NVME_CC_IOCQES_SHIFT);
+	cc = KEEL_NVME_CC_EN | (6u << KEEL_NVME_CC_IOSQES_SHIFT) |
+	     (4u << KEEL_NVME_CC_IOCQES_SHIFT);
 	nvme_reg_write32(ctrlr, KEEL_NVME_REG_CC, cc);
 	rc = nvme_wait_csts(ctrlr, KEEL_NVME_CSTS_RDY | KEEL_NVME_CSTS_CFS, KEEL_NVME_CSTS_RDY,
 			    ctrlr->ready_timeout_ms);
-	if (rc == -ETIMEDOUT &&
-	    (nvme_reg_read32(ctrlr, KEEL_NVME_REG_CSTS) & KEEL_NVME_CSTS_CFS)) {
+	if (rc == -ETIMEDOUT && (nvme_reg_read32(ctrlr, KEEL_NVME_REG_CSTS) & KEEL_NVME_CSTS_CFS)) {
 		rc = -EIO;
 	}
 	if (rc != 0) {
@@ -431,7 +435,8 @@ nvme_identify_namespaces_locked(struct keel_nvme_ctrlr *ctrlr,
 			break;
 		}
 		nvme_ns_fill(ns, nd);
-		if (changed_cb != NULL && (was_active != ns->active || old_size != ns->num_sectors)) {
+		if (changed_cb != NULL &&
+		    (was_active != ns->active || old_size != ns->num_sectors)) {
 			changed_cb(ctx, ns);
 		}
 	}
@@ -577,7 +582,8 @@ keel_nvme_ctrlr_attach(const struct keel_nvme_transport_id *trid,
 	}
 	ctrlr->max_xfer_size = NVME_DRIVER_MAX_XFER;
 	if (ctrlr->cdata.mdts != 0 && ctrlr->cdata.mdts < 20) {
-		ctrlr->max_xfer_size = KEEL_MIN(ctrlr->max_xfer_size, NVME_PAGE << ctrlr->cdata.mdts);
+		ctrlr->max_xfer_size =
+			KEEL_MIN(ctrlr->max_xfer_size, NVME_PAGE << ctrlr->cdata.mdts);
 	}
 	ctrlr->sgl = !opts->no_sgl && (ctrlr->cdata.sgls & 3) != 0;
 	ctrlr->num_ns = KEEL_MIN(ctrlr->cdata.nn, 1024u);
@@ -597,9 +603,9 @@ keel_nvme_ctrlr_attach(const struct keel_nvme_transport_id *trid,
 		goto err_free;
 	}
 	KEEL_NOTICELOG("nvme %s: %.40s, %u namespace ids, %u I/O queues of %u, max transfer %u "
-		       "bytes%s\n", ctrlr->trid.traddr, ctrlr->cdata.mn, ctrlr->num_ns,
-		       ctrlr->num_io_queues, ctrlr->io_queue_size, ctrlr->max_xfer_size,
-		       ctrlr->sgl ? ", SGL" : "");
+		       "bytes%s\n",
+		       ctrlr->trid.traddr, ctrlr->cdata.mn, ctrlr->num_ns, ctrlr->num_io_queues,
+		       ctrlr->io_queue_size, ctrlr->max_xfer_size, ctrlr->sgl ? ", SGL" : "");
 	*out = ctrlr;
 	return 0;
 
@@ -611,7 +617,8 @@ err_free:
 	return rc;
 }
 
-/* --- Queue pairs ------------------------------------------------------------------------------- */
+/* --- Queue pairs -------------------------------------------------------------------------------
+ */
 
 static int
 nvme_create_io_queues_locked(struct keel_nvme_qpair *qpair)
@@ -747,7 +754,8 @@ keel_nvme_qpair_reconnect(struct keel_nvme_qpair *qpair)
 	return rc;
 }
 
-/* --- Admin polling, events, timeouts, aborts -------------------------------------------------------- */
+/* --- Admin polling, events, timeouts, aborts
+ * -------------------------------------------------------- */
 
 int32_t
 keel_nvme_ctrlr_process_admin_completions(struct keel_nvme_ctrlr *ctrlr)
@@ -793,8 +801,7 @@ keel_nvme_ctrlr_process_admin_completions(struct keel_nvme_ctrlr *ctrlr)
 }
 
 void
-keel_nvme_ctrlr_register_aer_callback(struct keel_nvme_ctrlr *ctrlr, keel_nvme_aer_cb cb,
-				      void *ctx)
+keel_nvme_ctrlr_register_aer_callback(struct keel_nvme_ctrlr *ctrlr, keel_nvme_aer_cb cb, void *ctx)
 {
 	ctrlr->aer_cb = cb;
 	ctrlr->aer_ctx = ctx;
@@ -831,7 +838,8 @@ keel_nvme_ctrlr_cmd_abort(struct keel_nvme_ctrlr *ctrlr, struct keel_nvme_qpair 
 	return rc;
 }
 
-/* --- Reset ---------------------------------------------------------------------------------------- */
+/* --- Reset
+ * ---------------------------------------------------------------------------------------- */
 
 int
 keel_nvme_ctrlr_reset(struct keel_nvme_ctrlr *ctrlr)
@@ -840,7 +848,7 @@ keel_nvme_ctrlr_reset(struct keel_nvme_ctrlr *ctrlr)
 	int rc;
 
 	pthread_mutex_lock(&ctrlr->lock);
-	TAILQ_FOREACH(qpair, &ctrlr->io_qpairs, link) {
+	TAILQ_FOREACH (qpair, &ctrlr->io_qpairs, link) {
 		if (qpair->connected) {
 			pthread_mutex_unlock(&ctrlr->lock);
 			return -EBUSY;
@@ -853,8 +861,9 @@ keel_nvme_ctrlr_reset(struct keel_nvme_ctrlr *ctrlr)
 	KEEL_NOTICELOG("nvme %s: resetting controller\n", ctrlr->trid.traddr);
 	ctrlr->resetting = true;
 	/* What the old admin queue held ends here, as aborted. */
-	nvme_qpair_fail_all(ctrlr->adminq, KEEL_NVME_STATUS(KEEL_NVME_SCT_GENERIC,
-							    KEEL_NVME_SC_ABORTED_SQ_DELETION, false));
+	nvme_qpair_fail_all(ctrlr->adminq,
+			    KEEL_NVME_STATUS(KEEL_NVME_SCT_GENERIC,
+					     KEEL_NVME_SC_ABORTED_SQ_DELETION, false));
 	ctrlr->aer_posted = 0;
 	ctrlr->failed = false;
 	rc = nvme_ctrlr_init_locked(ctrlr);
@@ -885,7 +894,8 @@ keel_nvme_ctrlr_update_namespaces(struct keel_nvme_ctrlr *ctrlr,
 	return rc;
 }
 
-/* --- Detach ------------------------------------------------------------------------------------------ */
+/* --- Detach
+ * ------------------------------------------------------------------------------------------ */
 
 void
 keel_nvme_ctrlr_detach(struct keel_nvme_ctrlr *ctrlr)
@@ -900,8 +910,9 @@ keel_nvme_ctrlr_detach(struct keel_nvme_ctrlr *ctrlr)
 		keel_nvme_ctrlr_free_io_qpair(qpair);
 	}
 	pthread_mutex_lock(&ctrlr->lock);
-	nvme_qpair_fail_all(ctrlr->adminq, KEEL_NVME_STATUS(KEEL_NVME_SCT_GENERIC,
-							    KEEL_NVME_SC_ABORTED_SQ_DELETION, true));
+	nvme_qpair_fail_all(ctrlr->adminq,
+			    KEEL_NVME_STATUS(KEEL_NVME_SCT_GENERIC,
+					     KEEL_NVME_SC_ABORTED_SQ_DELETION, true));
 	if (!keel_nvme_ctrlr_check_removed(ctrlr)) {
 		/* Orderly shutdown: the controller flushes its cache and records a clean stop. */
 		cc = nvme_reg_read32(ctrlr, KEEL_NVME_REG_CC);
@@ -917,7 +928,8 @@ keel_nvme_ctrlr_detach(struct keel_nvme_ctrlr *ctrlr)
 	nvme_ctrlr_free(ctrlr);
 }
 
-/* --- Accessors ------------------------------------------------------------------------------------- */
+/* --- Accessors
+ * ------------------------------------------------------------------------------------- */
 
 const struct keel_nvme_ctrlr_data *
 keel_nvme_ctrlr_get_data(const struct keel_nvme_ctrlr *ctrlr)

@@ -27,7 +27,7 @@ struct nvme_request {
 	keel_nvme_cmd_cb cb;
 	void *cb_arg;
 	uint64_t submit_tsc;
-	void *page;	  /* one DMA page: PRP list, SGL segment or DSM ranges */
+	void *page; /* one DMA page: PRP list, SGL segment or DSM ranges */
 	uint64_t page_bus;
 	/* Fused compare-and-write: the compare half keeps the state. */
 	struct nvme_request *fused_first;

@@ -13,8 +13,7 @@
 #define NVME_PAGE_MASK ((uint64_t)NVME_PAGE - 1)
 
 static int
-nvme_ns_check(struct keel_nvme_ns *ns, struct keel_nvme_qpair *qpair, uint64_t lba,
-	      uint32_t nlb)
+nvme_ns_check(struct keel_nvme_ns *ns, struct keel_nvme_qpair *qpair, uint64_t lba, uint32_t nlb)
 {
 	if (!qpair->connected || nvme_ctrlr_gone(qpair->ctrlr)) {
 		return -ENXIO;
@@ -44,8 +43,8 @@ nvme_iov_prp_compatible(const struct iovec *iov, int iovcnt)
 }
 
 static int
-nvme_build_prps(struct keel_nvme_ctrlr *ctrlr, struct nvme_request *req,
-		struct keel_nvme_cmd *cmd, const struct iovec *iov, int iovcnt, uint64_t len)
+nvme_build_prps(struct keel_nvme_ctrlr *ctrlr, struct nvme_request *req, struct keel_nvme_cmd *cmd,
+		const struct iovec *iov, int iovcnt, uint64_t len)
 {
 	uint64_t *list = req->page, left = len, n = 0;
 	bool first = true;
@@ -57,7 +56,8 @@ nvme_build_prps(struct keel_nvme_ctrlr *ctrlr, struct nvme_request *req,
 		uintptr_t end = va + ilen;
 
 		while (va < end) {
-			uint64_t chunk = KEEL_MIN((uint64_t)(end - va), NVME_PAGE - (va & NVME_PAGE_MASK));
+			uint64_t chunk =
+				KEEL_MIN((uint64_t)(end - va), NVME_PAGE - (va & NVME_PAGE_MASK));
 			uint64_t want = chunk;
 			uint64_t bus = nvme_dma_bus(ctrlr, (void *)va, &want);
 
@@ -92,8 +92,8 @@ nvme_build_prps(struct keel_nvme_ctrlr *ctrlr, struct nvme_request *req,
 }
 
 static int
-nvme_build_sgl(struct keel_nvme_ctrlr *ctrlr, struct nvme_request *req,
-	       struct keel_nvme_cmd *cmd, const struct iovec *iov, int iovcnt, uint64_t len)
+nvme_build_sgl(struct keel_nvme_ctrlr *ctrlr, struct nvme_request *req, struct keel_nvme_cmd *cmd,
+	       const struct iovec *iov, int iovcnt, uint64_t len)
 {
 	struct keel_nvme_sgl_desc *d = req->page;
 	uint64_t left = len;
@@ -137,8 +137,8 @@ nvme_build_sgl(struct keel_nvme_ctrlr *ctrlr, struct nvme_request *req,
 }
 
 static int
-nvme_build_data(struct keel_nvme_ctrlr *ctrlr, struct nvme_request *req,
-		struct keel_nvme_cmd *cmd, const struct iovec *iov, int iovcnt, uint64_t len)
+nvme_build_data(struct keel_nvme_ctrlr *ctrlr, struct nvme_request *req, struct keel_nvme_cmd *cmd,
+		const struct iovec *iov, int iovcnt, uint64_t len)
 {
 	if (iovcnt <= 0 || len > ctrlr->max_xfer_size) {
 		return -EINVAL;
@@ -165,8 +165,8 @@ nvme_rw_cmd(struct keel_nvme_cmd *cmd, uint8_t opc, uint32_t nsid, uint64_t lba,
 }
 
 static int
-nvme_ns_data_cmd(struct keel_nvme_ns *ns, struct keel_nvme_qpair *qpair, uint8_t opc,
-		 uint64_t lba, uint32_t nlb, struct iovec *iov, int iovcnt, uint32_t io_flags,
+nvme_ns_data_cmd(struct keel_nvme_ns *ns, struct keel_nvme_qpair *qpair, uint8_t opc, uint64_t lba,
+		 uint32_t nlb, struct iovec *iov, int iovcnt, uint32_t io_flags,
 		 keel_nvme_cmd_cb cb, void *cb_arg)
 {
 	struct keel_nvme_cmd cmd;
@@ -271,8 +271,8 @@ keel_nvme_ns_cmd_compare_and_writev(struct keel_nvme_ns *ns, struct keel_nvme_qp
 }
 
 int
-keel_nvme_ns_cmd_flush(struct keel_nvme_ns *ns, struct keel_nvme_qpair *qpair,
-		       keel_nvme_cmd_cb cb, void *cb_arg)
+keel_nvme_ns_cmd_flush(struct keel_nvme_ns *ns, struct keel_nvme_qpair *qpair, keel_nvme_cmd_cb cb,
+		       void *cb_arg)
 {
 	struct keel_nvme_cmd cmd = {.opc = KEEL_NVME_OPC_FLUSH, .nsid = ns->id};
 
@@ -286,9 +286,8 @@ keel_nvme_ns_cmd_flush(struct keel_nvme_ns *ns, struct keel_nvme_qpair *qpair,
 }
 
 int
-keel_nvme_ns_cmd_write_zeroes(struct keel_nvme_ns *ns, struct keel_nvme_qpair *qpair,
-			      uint64_t lba, uint32_t nlb, uint32_t io_flags, keel_nvme_cmd_cb cb,
-			      void *cb_arg)
+keel_nvme_ns_cmd_write_zeroes(struct keel_nvme_ns *ns, struct keel_nvme_qpair *qpair, uint64_t lba,
+			      uint32_t nlb, uint32_t io_flags, keel_nvme_cmd_cb cb, void *cb_arg)
 {
 	struct keel_nvme_cmd cmd;
 	int rc;

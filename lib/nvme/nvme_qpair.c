@@ -170,8 +170,8 @@ nvme_qpair_fail_all(struct keel_nvme_qpair *qpair, uint16_t status)
 }
 
 int
-nvme_qpair_submit_raw(struct keel_nvme_qpair *qpair, struct keel_nvme_cmd *cmd,
-		      keel_nvme_cmd_cb cb, void *cb_arg, struct nvme_request **out)
+nvme_qpair_submit_raw(struct keel_nvme_qpair *qpair, struct keel_nvme_cmd *cmd, keel_nvme_cmd_cb cb,
+		      void *cb_arg, struct nvme_request **out)
 {
 	struct nvme_request *req;
 
@@ -248,7 +248,8 @@ nvme_qpair_reap(struct keel_nvme_qpair *qpair, uint32_t max)
 		n++;
 		if (cpl.cid >= nreqs || !qpair->reqs[cpl.cid].active) {
 			KEEL_ERRLOG("nvme %s: queue %u: completion for command id %u that is not "
-				    "outstanding\n", qpair->ctrlr->trid.traddr, qpair->qid, cpl.cid);
+				    "outstanding\n",
+				    qpair->ctrlr->trid.traddr, qpair->qid, cpl.cid);
 			continue;
 		}
 		req = &qpair->reqs[cpl.cid];
@@ -273,7 +274,7 @@ nvme_qpair_check_timeouts(struct keel_nvme_qpair *qpair)
 	}
 	now = keel_get_ticks();
 	/* Oldest first: stop at the first command that is still in time. */
-	TAILQ_FOREACH_SAFE(req, &qpair->outstanding_reqs, link, next) {
+	TAILQ_FOREACH_SAFE (req, &qpair->outstanding_reqs, link, next) {
 		if (req->submit_tsc == 0 || req->submit_tsc + ctrlr->timeout_ticks > now) {
 			if (req->submit_tsc != 0) {
 				break;
@@ -299,8 +300,9 @@ keel_nvme_qpair_process_completions(struct keel_nvme_qpair *qpair, uint32_t max)
 	}
 	if (nvme_ctrlr_gone(qpair->ctrlr)) {
 		/* Nothing more will come from a controller that left: end what it had. */
-		nvme_qpair_fail_all(qpair, KEEL_NVME_STATUS(KEEL_NVME_SCT_GENERIC,
-							    KEEL_NVME_SC_ABORTED_SQ_DELETION, true));
+		nvme_qpair_fail_all(qpair,
+				    KEEL_NVME_STATUS(KEEL_NVME_SCT_GENERIC,
+						     KEEL_NVME_SC_ABORTED_SQ_DELETION, true));
 		return -ENXIO;
 	}
 	nvme_qpair_ring_sq(qpair);

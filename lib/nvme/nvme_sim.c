@@ -209,8 +209,7 @@ sim_prp_segs(const struct keel_nvme_cmd *cmd, uint64_t len, struct sim_seg *segs
 }
 
 static int
-sim_sgl_segs(const struct keel_nvme_cmd *cmd, uint64_t len, struct sim_seg *segs,
-	     uint32_t *nsegs)
+sim_sgl_segs(const struct keel_nvme_cmd *cmd, uint64_t len, struct sim_seg *segs, uint32_t *nsegs)
 {
 	const struct keel_nvme_sgl_desc *d = &cmd->dptr.sgl1;
 	uint32_t n = 0, count = 1, i = 0;
@@ -223,15 +222,16 @@ sim_sgl_segs(const struct keel_nvme_cmd *cmd, uint64_t len, struct sim_seg *segs
 			if (n >= SIM_MAX_SEGS || d[i].address == 0) {
 				return -1;
 			}
-			segs[n++] = (struct sim_seg){(uint8_t *)(uintptr_t)d[i].address,
-						     d[i].length};
+			segs[n++] =
+				(struct sim_seg){(uint8_t *)(uintptr_t)d[i].address, d[i].length};
 			total += d[i].length;
 			if (++i < count) {
 				continue;
 			}
 			break;
 		}
-		if ((type != KEEL_NVME_SGL_TYPE_SEGMENT && type != KEEL_NVME_SGL_TYPE_LAST_SEGMENT) ||
+		if ((type != KEEL_NVME_SGL_TYPE_SEGMENT &&
+		     type != KEEL_NVME_SGL_TYPE_LAST_SEGMENT) ||
 		    i != count - 1 || d[i].length == 0 || (d[i].length % 16) != 0) {
 			return -1;
 		}
@@ -248,8 +248,8 @@ sim_sgl_segs(const struct keel_nvme_cmd *cmd, uint64_t len, struct sim_seg *segs
 
 /* Copy len bytes between the command's data buffers and mem (to_host: mem -> buffers). */
 static int
-sim_transfer(struct keel_nvme_sim *sim, const struct keel_nvme_cmd *cmd, uint8_t *mem,
-	     uint64_t len, bool to_host)
+sim_transfer(struct keel_nvme_sim *sim, const struct keel_nvme_cmd *cmd, uint8_t *mem, uint64_t len,
+	     bool to_host)
 {
 	struct sim_seg segs[SIM_MAX_SEGS];
 	uint32_t n = 0, i;
@@ -318,8 +318,9 @@ sim_post(struct keel_nvme_sim *sim, uint16_t sqid, uint16_t cid, uint16_t status
 static uint16_t
 st(uint8_t sct, uint8_t sc)
 {
-	return KEEL_NVME_STATUS(sct, sc, sct != KEEL_NVME_SCT_GENERIC ||
-					      sc != KEEL_NVME_SC_ABORTED_BY_REQUEST);
+	return KEEL_NVME_STATUS(sct, sc,
+				sct != KEEL_NVME_SCT_GENERIC ||
+					sc != KEEL_NVME_SC_ABORTED_BY_REQUEST);
 }
 
 /* --- Admin commands ------------------------------------------------------------------------ */
@@ -456,7 +457,8 @@ sim_drop_held(struct keel_nvme_sim *sim, uint16_t sqid, bool post)
 		if (sim->held[i].sqid == sqid) {
 			if (post) {
 				sim_post(sim, sqid, sim->held[i].cid,
-					 st(KEEL_NVME_SCT_GENERIC, KEEL_NVME_SC_ABORTED_SQ_DELETION),
+					 st(KEEL_NVME_SCT_GENERIC,
+					    KEEL_NVME_SC_ABORTED_SQ_DELETION),
 					 0);
 			}
 			sim->held[i] = sim->held[--sim->held_count];
@@ -490,7 +492,8 @@ sim_delete_cq(struct keel_nvme_sim *sim, const struct keel_nvme_cmd *cmd)
 	}
 	for (i = 1; i < SIM_MAX_QUEUES; i++) {
 		if (sim->sq[i].valid && sim->sq[i].cqid == qid) {
-			return st(KEEL_NVME_SCT_COMMAND_SPECIFIC, 0x0c /* invalid queue deletion */);
+			return st(KEEL_NVME_SCT_COMMAND_SPECIFIC,
+				  0x0c /* invalid queue deletion */);
 		}
 	}
 	sim->cq[qid].valid = false;
@@ -536,8 +539,8 @@ sim_get_log_page(struct keel_nvme_sim *sim, const struct keel_nvme_cmd *cmd)
 {
 	uint8_t buf[4096];
 	uint32_t lid = cmd->cdw10 & 0xff;
-	uint64_t len = (((uint64_t)(cmd->cdw10 >> 16) | ((uint64_t)(cmd->cdw11 & 0xffff) << 16)) +
-			1) * 4;
+	uint64_t len =
+		(((uint64_t)(cmd->cdw10 >> 16) | ((uint64_t)(cmd->cdw11 & 0xffff) << 16)) + 1) * 4;
 
 	memset(buf, 0, sizeof(buf));
 	if (len > sizeof(buf)) {
@@ -568,7 +571,8 @@ sim_admin(struct keel_nvme_sim *sim, const struct keel_nvme_cmd *cmd, uint32_t *
 		return sim_identify(sim, cmd);
 	case KEEL_NVME_OPC_SET_FEATURES:
 		if ((cmd->cdw10 & 0xff) == KEEL_NVME_FEAT_NUMBER_OF_QUEUES) {
-			want = KEEL_MIN((cmd->cdw11 & 0xffff) + 1, (uint32_t)sim->opts.max_io_queues);
+			want = KEEL_MIN((cmd->cdw11 & 0xffff) + 1,
+					(uint32_t)sim->opts.max_io_queues);
 			if (sim->io_queues_granted == 0) {
 				sim->io_queues_granted = (uint16_t)want;
 			}
@@ -633,8 +637,7 @@ sim_lba_check(struct keel_nvme_sim *sim, const struct keel_nvme_cmd *cmd, uint64
 }
 
 static uint16_t
-sim_compare(struct keel_nvme_sim *sim, const struct keel_nvme_cmd *cmd, uint8_t *mem,
-	    uint64_t len)
+sim_compare(struct keel_nvme_sim *sim, const struct keel_nvme_cmd *cmd, uint8_t *mem, uint64_t len)
 {
 	uint8_t *tmp = malloc(len);
 	uint16_t rc = SIM_OK;
@@ -796,8 +799,8 @@ sim_exec_fused(struct keel_nvme_sim *sim, uint16_t sqid, const struct keel_nvme_
 	if (first->opc != KEEL_NVME_OPC_COMPARE || second->opc != KEEL_NVME_OPC_WRITE ||
 	    first->nsid != second->nsid || first->cdw10 != second->cdw10 ||
 	    first->cdw11 != second->cdw11 || (first->cdw12 & 0xffff) != (second->cdw12 & 0xffff)) {
-		sim_post(sim, sqid, first->cid, st(KEEL_NVME_SCT_GENERIC, KEEL_NVME_SC_INVALID_FIELD),
-			 0);
+		sim_post(sim, sqid, first->cid,
+			 st(KEEL_NVME_SCT_GENERIC, KEEL_NVME_SC_INVALID_FIELD), 0);
 		sim_post(sim, sqid, second->cid,
 			 st(KEEL_NVME_SCT_GENERIC, KEEL_NVME_SC_ABORTED_FAILED_FUSED), 0);
 		return;
@@ -859,8 +862,8 @@ sim_disable(struct keel_nvme_sim *sim)
 	sim->fatal = false;
 	/* A reset clears the doorbells along with the queues. */
 	memset((void *)(sim->bar + KEEL_NVME_REG_DBS), 0, SIM_BAR_SIZE - KEEL_NVME_REG_DBS);
-	reg_set32(sim, KEEL_NVME_REG_CSTS, reg_get32(sim, KEEL_NVME_REG_CSTS) &
-						   KEEL_NVME_CSTS_SHST_MASK);
+	reg_set32(sim, KEEL_NVME_REG_CSTS,
+		  reg_get32(sim, KEEL_NVME_REG_CSTS) & KEEL_NVME_CSTS_SHST_MASK);
 }
 
 static void
@@ -1198,8 +1201,8 @@ sim_ns_alloc(struct keel_nvme_sim *sim, uint32_t nsid, uint64_t size)
 
 	if (size > ns->mapped_bytes) {
 		/* Anonymous memory reads as zeroes and is only backed where it is written. */
-		data = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS |
-			    MAP_NORESERVE, -1, 0);
+		data = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 		if (data == MAP_FAILED) {
 			return -ENOMEM;
 		}

@@ -45,6 +45,7 @@ struct bdev_nvme_ctrlr {
 	bool resetting;
 	bool reset_pending;
 	int reset_rc;
+	uint32_t reset_passes;
 	TAILQ_HEAD(, nvme_io) reset_ios;
 	keel_bdev_done_cb detach_cb;
 	void *detach_arg;
@@ -149,7 +150,7 @@ nvme_ctrlr_valid(struct bdev_nvme_ctrlr *c)
 {
 	struct bdev_nvme_ctrlr *it;
 
-	TAILQ_FOREACH(it, &g_ctrlrs, link) {
+	TAILQ_FOREACH (it, &g_ctrlrs, link) {
 		if (it == c) {
 			return true;
 		}
@@ -184,7 +185,7 @@ bdev_nvme_ctrlr_find(const char *name)
 {
 	struct bdev_nvme_ctrlr *c;
 
-	TAILQ_FOREACH(c, &g_ctrlrs, link) {
+	TAILQ_FOREACH (c, &g_ctrlrs, link) {
 		if (!c->destructing && strcmp(c->name, name) == 0) {
 			return c;
 		}
@@ -197,7 +198,7 @@ nvme_ctrlr_find_trid(const struct keel_nvme_transport_id *trid)
 {
 	struct bdev_nvme_ctrlr *c;
 
-	TAILQ_FOREACH(c, &g_ctrlrs, link) {
+	TAILQ_FOREACH (c, &g_ctrlrs, link) {
 		if (keel_nvme_transport_id_equal(&c->trid, trid)) {
 			return c;
 		}
@@ -304,14 +305,16 @@ nvme_io_submit(struct nvme_io *nio)
 		return keel_nvme_ns_cmd_comparev(nb->ns, ch->qpair, lba, nlb, io->u.bdev.iovs,
 						 io->u.bdev.iovcnt, nvme_io_done, nio);
 	case KEEL_BDEV_IO_TYPE_COMPARE_AND_WRITE:
-		return keel_nvme_ns_cmd_compare_and_writev(
-			nb->ns, ch->qpair, lba, nlb, io->u.bdev.cmp_iovs, io->u.bdev.cmp_iovcnt,
-			io->u.bdev.iovs, io->u.bdev.iovcnt, flags, nvme_io_done, nio);
+		return keel_nvme_ns_cmd_compare_and_writev(nb->ns, ch->qpair, lba, nlb,
+							   io->u.bdev.cmp_iovs,
+							   io->u.bdev.cmp_iovcnt, io->u.bdev.iovs,
+							   io->u.bdev.iovcnt, flags, nvme_io_done,
+							   nio);
 	case KEEL_BDEV_IO_TYPE_FLUSH:
 		return keel_nvme_ns_cmd_flush(nb->ns, ch->qpair, nvme_io_done, nio);
 	case KEEL_BDEV_IO_TYPE_WRITE_ZEROES:
-		return keel_nvme_ns_cmd_write_zeroes(nb->ns, ch->qpair, lba, nlb, flags, nvme_io_done,
-						     nio);
+		return keel_nvme_ns_cmd_write_zeroes(nb->ns, ch->qpair, lba, nlb, flags,
+						     nvme_io_done, nio);
 	case KEEL_BDEV_IO_TYPE_UNMAP:
 		return nvme_io_unmap(nb, ch, io, nio);
 	default:
@@ -354,8 +357,8 @@ nvme_reset_io_complete_msg(void *arg)
 	struct nvme_io *nio = arg;
 
 	keel_bdev_io_complete(keel_bdev_io_from_ctx(nio), nio->status == 0
-								 ? KEEL_BDEV_IO_STATUS_SUCCESS
-								 : KEEL_BDEV_IO_STATUS_FAILED);
+								  ? KEEL_BDEV_IO_STATUS_SUCCESS
+								  : KEEL_BDEV_IO_STATUS_FAILED);
 }
 
 static void
@@ -544,8 +547,7 @@ reset_ch_reconnect(struct keel_channel_iter *iter)
 	keel_for_each_channel_continue(iter, 0);
 }
 
-static void
-nvme_ctrlr_unregister_io_device(struct bdev_nvme_ctrlr *c);
+static void nvme_ctrlr_unregister_io_device(struct bdev_nvme_ctrlr *c);
 
 static void
 reset_done(struct keel_channel_iter *iter, int status)
@@ -580,6 +582,11 @@ reset_disconnected(struct keel_channel_iter *iter, int status)
 
 	(void)status;
 	c->reset_rc = keel_nvme_ctrlr_reset(c->ctrlr);
+	if (c->reset_rc == -EBUSY && c->reset_passes++ < 3) {
+		/* A channel was created during the first pass: disconnect it too. */
+		keel_for_each_channel(c, reset_ch_disconnect, NULL, reset_disconnected);
+		return;
+	}
 	keel_for_each_channel(c, reset_ch_reconnect, NULL, reset_done);
 }
 
@@ -603,6 +610,7 @@ nvme_ctrlr_reset_start(struct bdev_nvme_ctrlr *c)
 		return;
 	}
 	c->resetting = true;
+	c->reset_passes = 0;
 	keel_for_each_channel(c, reset_ch_disconnect, NULL, reset_disconnected);
 }
 
@@ -616,7 +624,8 @@ nvme_ctrlr_reset_msg(void *arg)
 	}
 }
 
-/* --- Timeouts, events, admin poller ------------------------------------------------------------- */
+/* --- Timeouts, events, admin poller -------------------------------------------------------------
+ */
 
 static void
 nvme_abort_done(void *arg, const struct keel_nvme_cpl *cpl)
@@ -675,8 +684,8 @@ nvme_ns_changed(void *ctx, struct keel_nvme_ns *ns)
 		KEEL_NOTICELOG("nvme %s: namespace %u detached\n", c->name, nsid);
 		keel_bdev_unregister(&nb->bdev, NULL, NULL);
 	} else if (nb != NULL) {
-		KEEL_NOTICELOG("nvme %s: namespace %u resized to %" PRIu64 " blocks\n", c->name, nsid,
-			       keel_nvme_ns_get_num_sectors(ns));
+		KEEL_NOTICELOG("nvme %s: namespace %u resized to %" PRIu64 " blocks\n", c->name,
+			       nsid, keel_nvme_ns_get_num_sectors(ns));
 		keel_bdev_notify_blockcnt_change(&nb->bdev, keel_nvme_ns_get_num_sectors(ns));
 	}
 }
@@ -898,7 +907,8 @@ nvme_bdev_create(struct bdev_nvme_ctrlr *c, uint32_t nsid)
 	return rc;
 }
 
-/* --- Attach and detach ------------------------------------------------------------------------- */
+/* --- Attach and detach -------------------------------------------------------------------------
+ */
 
 static void __attribute__((format(printf, 3, 4)))
 nvme_set_err(char *err, size_t err_len, const char *fmt, ...)
@@ -1002,8 +1012,9 @@ bdev_nvme_attach(const char *name, const struct keel_nvme_transport_id *trid, co
 	}
 	c->num_ns = keel_nvme_ctrlr_get_num_ns(c->ctrlr);
 	c->bdevs = calloc(KEEL_MAX(c->num_ns, 1u), sizeof(*c->bdevs));
-	c->admin_poller = keel_poller_register_named(nvme_admin_poll, c,
-						     g_opts.nvme_adminq_poll_period_us, "nvme_admin");
+	c->admin_poller =
+		keel_poller_register_named(nvme_admin_poll, c, g_opts.nvme_adminq_poll_period_us,
+					   "nvme_admin");
 	if (c->bdevs == NULL || c->admin_poller == NULL) {
 		keel_poller_unregister(&c->admin_poller);
 		keel_nvme_ctrlr_detach(c->ctrlr);
@@ -1063,7 +1074,8 @@ bdev_nvme_detach(const char *name, keel_bdev_done_cb cb, void *cb_arg)
 	return 0;
 }
 
-/* --- Hotplug monitor ------------------------------------------------------------------------------ */
+/* --- Hotplug monitor
+ * ------------------------------------------------------------------------------ */
 
 static bool
 nvme_is_skipped(const struct keel_nvme_transport_id *trid)
@@ -1106,7 +1118,7 @@ hotplug_poll(void *arg)
 
 	(void)arg;
 	/* Gone: the device left sysfs or its registers read all ones. */
-	TAILQ_FOREACH_SAFE(c, &g_ctrlrs, link, next) {
+	TAILQ_FOREACH_SAFE (c, &g_ctrlrs, link, next) {
 		if (!c->destructing && keel_nvme_ctrlr_check_removed(c->ctrlr)) {
 			KEEL_NOTICELOG("nvme hotplug: %s (%s) removed\n", c->name, c->trid.traddr);
 			nvme_ctrlr_destruct(c);
@@ -1133,8 +1145,8 @@ bdev_nvme_set_hotplug(bool enable, uint64_t period_us)
 	keel_poller_unregister(&g_hotplug_poller);
 	g_hotplug_enabled = enable;
 	if (enable) {
-		g_hotplug_poller = keel_poller_register_named(hotplug_poll, NULL, g_hotplug_period_us,
-							      "nvme_hotplug");
+		g_hotplug_poller = keel_poller_register_named(hotplug_poll, NULL,
+							      g_hotplug_period_us, "nvme_hotplug");
 		if (g_hotplug_poller == NULL) {
 			g_hotplug_enabled = false;
 			return -ENOMEM;
@@ -1150,7 +1162,8 @@ bdev_nvme_get_hotplug(bool *enabled, uint64_t *period_us)
 	*period_us = g_hotplug_period_us;
 }
 
-/* --- Configuration ------------------------------------------------------------------------------- */
+/* --- Configuration -------------------------------------------------------------------------------
+ */
 
 static void
 nvme_conf_options(struct keel_conf *conf, struct keel_conf_section *sp)
@@ -1272,7 +1285,8 @@ nvme_config_json(struct json_object *array)
 	json_object_object_add(params, "action_on_timeout",
 			       json_object_new_string(
 				       bdev_nvme_timeout_action_name(g_opts.action_on_timeout)));
-	json_object_object_add(params, "timeout_us", json_object_new_int64((int64_t)g_opts.timeout_us));
+	json_object_object_add(params, "timeout_us",
+			       json_object_new_int64((int64_t)g_opts.timeout_us));
 	json_object_object_add(params, "retry_count", json_object_new_int64(g_opts.retry_count));
 	json_object_object_add(params, "nvme_adminq_poll_period_us",
 			       json_object_new_int64((int64_t)g_opts.nvme_adminq_poll_period_us));
@@ -1297,7 +1311,8 @@ nvme_config_json(struct json_object *array)
 	call = json_object_new_object();
 	params = json_object_new_object();
 	json_object_object_add(params, "enable", json_object_new_boolean(g_hotplug_enabled));
-	json_object_object_add(params, "period_us", json_object_new_int64((int64_t)g_hotplug_period_us));
+	json_object_object_add(params, "period_us",
+			       json_object_new_int64((int64_t)g_hotplug_period_us));
 	json_object_object_add(call, "method", json_object_new_string("bdev_nvme_set_hotplug"));
 	json_object_object_add(call, "params", params);
 	json_object_array_add(array, call);

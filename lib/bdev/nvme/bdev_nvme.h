@@ -18,11 +18,11 @@ enum bdev_nvme_timeout_action {
 
 struct bdev_nvme_opts {
 	enum bdev_nvme_timeout_action action_on_timeout;
-	uint64_t timeout_us;		  /* 0: commands never time out */
-	uint32_t retry_count;		  /* retries of a command that failed without DNR */
+	uint64_t timeout_us;                 /* 0: commands never time out */
+	uint32_t retry_count;                /* retries of a command that failed without DNR */
 	uint64_t nvme_adminq_poll_period_us; /* admin queue poller period */
 	uint64_t nvme_ioq_poll_period_us;    /* I/O queue poller period; 0: every loop */
-	uint32_t io_queue_requests;	  /* entries per I/O queue; 0: driver default */
+	uint32_t io_queue_requests;          /* entries per I/O queue; 0: driver default */
 };
 
 struct bdev_nvme_ctrlr;

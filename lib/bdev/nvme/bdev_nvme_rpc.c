@@ -16,7 +16,8 @@
 
 #include "bdev_nvme.h"
 
-/* --- bdev_nvme_attach_controller ---------------------------------------------------------------- */
+/* --- bdev_nvme_attach_controller ----------------------------------------------------------------
+ */
 
 struct rpc_attach {
 	char *name;
@@ -34,7 +35,8 @@ struct rpc_attach {
 };
 
 static const struct keel_rpc_field rpc_attach_fields[] = {
-	KEEL_RPC_STR(struct rpc_attach, name, KEEL_REQUIRED, "controller name; bdevs <name>n<nsid>"),
+	KEEL_RPC_STR(struct rpc_attach, name, KEEL_REQUIRED,
+		     "controller name; bdevs <name>n<nsid>"),
 	KEEL_RPC_STR(struct rpc_attach, trtype, KEEL_REQUIRED, "transport type: PCIe"),
 	KEEL_RPC_STR(struct rpc_attach, traddr, KEEL_REQUIRED,
 		     "PCI address (0000:01:00.0), or sim:<n> for a software controller"),
@@ -91,11 +93,12 @@ rpc_bdev_nvme_attach_controller(struct keel_jsonrpc_request *req, struct json_ob
 out:
 	keel_rpc_free_decoded(rpc_attach_fields, &r);
 }
-KEEL_RPC_REGISTER("bdev_nvme_attach_controller", rpc_bdev_nvme_attach_controller,
-		  rpc_attach_fields, KEEL_RPC_RUNTIME)
+KEEL_RPC_REGISTER("bdev_nvme_attach_controller", rpc_bdev_nvme_attach_controller, rpc_attach_fields,
+		  KEEL_RPC_RUNTIME)
 KEEL_RPC_REGISTER_ALIAS_DEPRECATED(rpc_bdev_nvme_attach_controller, "construct_nvme_bdev")
 
-/* --- bdev_nvme_detach_controller ----------------------------------------------------------------- */
+/* --- bdev_nvme_detach_controller -----------------------------------------------------------------
+ */
 
 struct rpc_detach {
 	char *name;
@@ -108,16 +111,16 @@ struct rpc_detach {
 	char *hostsvcid;
 };
 
-static const struct keel_rpc_field rpc_detach_fields[] = {
-	KEEL_RPC_STR(struct rpc_detach, name, KEEL_REQUIRED, "controller name"),
-	KEEL_RPC_STR(struct rpc_detach, trtype, KEEL_OPTIONAL, "must match if given"),
-	KEEL_RPC_STR(struct rpc_detach, traddr, KEEL_OPTIONAL, "must match if given"),
-	KEEL_RPC_STR(struct rpc_detach, adrfam, KEEL_OPTIONAL, "ignored"),
-	KEEL_RPC_STR(struct rpc_detach, trsvcid, KEEL_OPTIONAL, "ignored"),
-	KEEL_RPC_STR(struct rpc_detach, subnqn, KEEL_OPTIONAL, "ignored"),
-	KEEL_RPC_STR(struct rpc_detach, hostaddr, KEEL_OPTIONAL, "ignored"),
-	KEEL_RPC_STR(struct rpc_detach, hostsvcid, KEEL_OPTIONAL, "ignored"),
-	KEEL_RPC_END};
+static const struct keel_rpc_field rpc_detach_fields[] =
+	{KEEL_RPC_STR(struct rpc_detach, name, KEEL_REQUIRED, "controller name"),
+	 KEEL_RPC_STR(struct rpc_detach, trtype, KEEL_OPTIONAL, "must match if given"),
+	 KEEL_RPC_STR(struct rpc_detach, traddr, KEEL_OPTIONAL, "must match if given"),
+	 KEEL_RPC_STR(struct rpc_detach, adrfam, KEEL_OPTIONAL, "ignored"),
+	 KEEL_RPC_STR(struct rpc_detach, trsvcid, KEEL_OPTIONAL, "ignored"),
+	 KEEL_RPC_STR(struct rpc_detach, subnqn, KEEL_OPTIONAL, "ignored"),
+	 KEEL_RPC_STR(struct rpc_detach, hostaddr, KEEL_OPTIONAL, "ignored"),
+	 KEEL_RPC_STR(struct rpc_detach, hostsvcid, KEEL_OPTIONAL, "ignored"),
+	 KEEL_RPC_END};
 
 static void
 rpc_detach_done(void *cb_arg, int rc)
@@ -143,8 +146,8 @@ rpc_bdev_nvme_detach_controller(struct keel_jsonrpc_request *req, struct json_ob
 	}
 	c = bdev_nvme_ctrlr_find(r.name);
 	if (c == NULL) {
-		keel_jsonrpc_send_error(req, -ENODEV, "No such device: no NVMe controller named '%s'",
-					r.name);
+		keel_jsonrpc_send_error(req, -ENODEV,
+					"No such device: no NVMe controller named '%s'", r.name);
 		goto out;
 	}
 	if (r.traddr != NULL) {
@@ -163,19 +166,21 @@ rpc_bdev_nvme_detach_controller(struct keel_jsonrpc_request *req, struct json_ob
 out:
 	keel_rpc_free_decoded(rpc_detach_fields, &r);
 }
-KEEL_RPC_REGISTER("bdev_nvme_detach_controller", rpc_bdev_nvme_detach_controller,
-		  rpc_detach_fields, KEEL_RPC_RUNTIME)
+KEEL_RPC_REGISTER("bdev_nvme_detach_controller", rpc_bdev_nvme_detach_controller, rpc_detach_fields,
+		  KEEL_RPC_RUNTIME)
 KEEL_RPC_REGISTER_ALIAS_DEPRECATED(rpc_bdev_nvme_detach_controller, "delete_nvme_controller")
 
-/* --- bdev_nvme_get_controllers ------------------------------------------------------------------- */
+/* --- bdev_nvme_get_controllers -------------------------------------------------------------------
+ */
 
 struct rpc_get {
 	char *name;
 };
 
-static const struct keel_rpc_field rpc_get_fields[] = {
-	KEEL_RPC_STR(struct rpc_get, name, KEEL_OPTIONAL, "only this controller"),
-	KEEL_RPC_END};
+static const struct keel_rpc_field rpc_get_fields[] = {KEEL_RPC_STR(struct rpc_get, name,
+								    KEEL_OPTIONAL,
+								    "only this controller"),
+						       KEEL_RPC_END};
 
 static struct json_object *
 rpc_ctrlr_json(struct bdev_nvme_ctrlr *c)
@@ -223,7 +228,8 @@ KEEL_RPC_REGISTER("bdev_nvme_get_controllers", rpc_bdev_nvme_get_controllers, rp
 		  KEEL_RPC_RUNTIME)
 KEEL_RPC_REGISTER_ALIAS_DEPRECATED(rpc_bdev_nvme_get_controllers, "get_nvme_controllers")
 
-/* --- bdev_nvme_set_options ----------------------------------------------------------------------- */
+/* --- bdev_nvme_set_options -----------------------------------------------------------------------
+ */
 
 struct rpc_set_options {
 	char *action_on_timeout;
@@ -243,31 +249,31 @@ struct rpc_set_options {
 	uint32_t high_priority_weight;
 };
 
-static const struct keel_rpc_field rpc_set_options_fields[] = {
-	KEEL_RPC_STR(struct rpc_set_options, action_on_timeout, KEEL_OPTIONAL,
-		     "none, reset or abort"),
-	KEEL_RPC_U64(struct rpc_set_options, timeout_us, KEEL_OPTIONAL, "0: no timeout"),
-	KEEL_RPC_U64(struct rpc_set_options, timeout_admin_us, KEEL_OPTIONAL, "accepted, ignored"),
-	KEEL_RPC_U32(struct rpc_set_options, retry_count, KEEL_OPTIONAL,
-		     "retries of a command that failed without DNR"),
-	KEEL_RPC_U32(struct rpc_set_options, transport_retry_count, KEEL_OPTIONAL,
-		     "same as retry_count"),
-	KEEL_RPC_I32(struct rpc_set_options, bdev_retry_count, KEEL_OPTIONAL, "accepted, ignored"),
-	KEEL_RPC_U32(struct rpc_set_options, keep_alive_timeout_ms, KEEL_OPTIONAL,
-		     "fabrics only; ignored"),
-	KEEL_RPC_U64(struct rpc_set_options, nvme_adminq_poll_period_us, KEEL_OPTIONAL,
-		     "admin queue poll period"),
-	KEEL_RPC_U64(struct rpc_set_options, nvme_ioq_poll_period_us, KEEL_OPTIONAL,
-		     "I/O queue poll period; 0: every reactor loop"),
-	KEEL_RPC_U32(struct rpc_set_options, io_queue_requests, KEEL_OPTIONAL,
-		     "entries per I/O queue; 0: default"),
-	KEEL_RPC_BOOL(struct rpc_set_options, delay_cmd_submit, KEEL_OPTIONAL,
-		      "doorbells are always batched per poll; ignored"),
-	KEEL_RPC_U32(struct rpc_set_options, arbitration_burst, KEEL_OPTIONAL, "ignored"),
-	KEEL_RPC_U32(struct rpc_set_options, low_priority_weight, KEEL_OPTIONAL, "ignored"),
-	KEEL_RPC_U32(struct rpc_set_options, medium_priority_weight, KEEL_OPTIONAL, "ignored"),
-	KEEL_RPC_U32(struct rpc_set_options, high_priority_weight, KEEL_OPTIONAL, "ignored"),
-	KEEL_RPC_END};
+static const struct keel_rpc_field rpc_set_options_fields[] =
+	{KEEL_RPC_STR(struct rpc_set_options, action_on_timeout, KEEL_OPTIONAL,
+		      "none, reset or abort"),
+	 KEEL_RPC_U64(struct rpc_set_options, timeout_us, KEEL_OPTIONAL, "0: no timeout"),
+	 KEEL_RPC_U64(struct rpc_set_options, timeout_admin_us, KEEL_OPTIONAL, "accepted, ignored"),
+	 KEEL_RPC_U32(struct rpc_set_options, retry_count, KEEL_OPTIONAL,
+		      "retries of a command that failed without DNR"),
+	 KEEL_RPC_U32(struct rpc_set_options, transport_retry_count, KEEL_OPTIONAL,
+		      "same as retry_count"),
+	 KEEL_RPC_I32(struct rpc_set_options, bdev_retry_count, KEEL_OPTIONAL, "accepted, ignored"),
+	 KEEL_RPC_U32(struct rpc_set_options, keep_alive_timeout_ms, KEEL_OPTIONAL,
+		      "fabrics only; ignored"),
+	 KEEL_RPC_U64(struct rpc_set_options, nvme_adminq_poll_period_us, KEEL_OPTIONAL,
+		      "admin queue poll period"),
+	 KEEL_RPC_U64(struct rpc_set_options, nvme_ioq_poll_period_us, KEEL_OPTIONAL,
+		      "I/O queue poll period; 0: every reactor loop"),
+	 KEEL_RPC_U32(struct rpc_set_options, io_queue_requests, KEEL_OPTIONAL,
+		      "entries per I/O queue; 0: default"),
+	 KEEL_RPC_BOOL(struct rpc_set_options, delay_cmd_submit, KEEL_OPTIONAL,
+		       "doorbells are always batched per poll; ignored"),
+	 KEEL_RPC_U32(struct rpc_set_options, arbitration_burst, KEEL_OPTIONAL, "ignored"),
+	 KEEL_RPC_U32(struct rpc_set_options, low_priority_weight, KEEL_OPTIONAL, "ignored"),
+	 KEEL_RPC_U32(struct rpc_set_options, medium_priority_weight, KEEL_OPTIONAL, "ignored"),
+	 KEEL_RPC_U32(struct rpc_set_options, high_priority_weight, KEEL_OPTIONAL, "ignored"),
+	 KEEL_RPC_END};
 
 static bool
 rpc_has(struct json_object *params, const char *key)
@@ -291,7 +297,8 @@ rpc_bdev_nvme_set_options(struct keel_jsonrpc_request *req, struct json_object *
 	    bdev_nvme_parse_timeout_action(r.action_on_timeout, &opts.action_on_timeout) != 0) {
 		keel_jsonrpc_send_error(req, KEEL_JSONRPC_ERROR_INVALID_PARAMS,
 					"Invalid parameter 'action_on_timeout': %s (none, reset or "
-					"abort)", r.action_on_timeout);
+					"abort)",
+					r.action_on_timeout);
 		goto out;
 	}
 	if (rpc_has(params, "timeout_us")) {
@@ -331,18 +338,19 @@ KEEL_RPC_REGISTER("bdev_nvme_set_options", rpc_bdev_nvme_set_options, rpc_set_op
 		  KEEL_RPC_STARTUP | KEEL_RPC_RUNTIME)
 KEEL_RPC_REGISTER_ALIAS_DEPRECATED(rpc_bdev_nvme_set_options, "set_bdev_nvme_options")
 
-/* --- bdev_nvme_set_hotplug ------------------------------------------------------------------------ */
+/* --- bdev_nvme_set_hotplug
+ * ------------------------------------------------------------------------ */
 
 struct rpc_hotplug {
 	bool enable;
 	uint64_t period_us;
 };
 
-static const struct keel_rpc_field rpc_hotplug_fields[] = {
-	KEEL_RPC_BOOL(struct rpc_hotplug, enable, KEEL_REQUIRED, "run the hotplug monitor"),
-	KEEL_RPC_U64(struct rpc_hotplug, period_us, KEEL_OPTIONAL,
-		     "scan period, microseconds (default 100000)"),
-	KEEL_RPC_END};
+static const struct keel_rpc_field rpc_hotplug_fields[] =
+	{KEEL_RPC_BOOL(struct rpc_hotplug, enable, KEEL_REQUIRED, "run the hotplug monitor"),
+	 KEEL_RPC_U64(struct rpc_hotplug, period_us, KEEL_OPTIONAL,
+		      "scan period, microseconds (default 100000)"),
+	 KEEL_RPC_END};
 
 static void
 rpc_bdev_nvme_set_hotplug(struct keel_jsonrpc_request *req, struct json_object *params)
@@ -367,7 +375,8 @@ KEEL_RPC_REGISTER("bdev_nvme_set_hotplug", rpc_bdev_nvme_set_hotplug, rpc_hotplu
 		  KEEL_RPC_RUNTIME)
 KEEL_RPC_REGISTER_ALIAS_DEPRECATED(rpc_bdev_nvme_set_hotplug, "set_bdev_nvme_hotplug")
 
-/* --- Software controller (test facility) ------------------------------------------------------------ */
+/* --- Software controller (test facility)
+ * ------------------------------------------------------------ */
 
 struct rpc_sim_create {
 	uint32_t index;
@@ -378,16 +387,16 @@ struct rpc_sim_create {
 	bool no_sgl;
 };
 
-static const struct keel_rpc_field rpc_sim_create_fields[] = {
-	KEEL_RPC_U32(struct rpc_sim_create, index, KEEL_OPTIONAL,
-		     "address sim:<index>; default: the first free one"),
-	KEEL_RPC_U32(struct rpc_sim_create, num_ns, KEEL_OPTIONAL, "namespaces, default 1"),
-	KEEL_RPC_U64(struct rpc_sim_create, ns_size_mb, KEEL_OPTIONAL,
-		     "MiB per namespace, default 64"),
-	KEEL_RPC_U32(struct rpc_sim_create, block_size, KEEL_OPTIONAL, "512 (default) or 4096"),
-	KEEL_RPC_U32(struct rpc_sim_create, max_io_queues, KEEL_OPTIONAL, "default 15"),
-	KEEL_RPC_BOOL(struct rpc_sim_create, no_sgl, KEEL_OPTIONAL, "PRPs only"),
-	KEEL_RPC_END};
+static const struct keel_rpc_field rpc_sim_create_fields[] =
+	{KEEL_RPC_U32(struct rpc_sim_create, index, KEEL_OPTIONAL,
+		      "address sim:<index>; default: the first free one"),
+	 KEEL_RPC_U32(struct rpc_sim_create, num_ns, KEEL_OPTIONAL, "namespaces, default 1"),
+	 KEEL_RPC_U64(struct rpc_sim_create, ns_size_mb, KEEL_OPTIONAL,
+		      "MiB per namespace, default 64"),
+	 KEEL_RPC_U32(struct rpc_sim_create, block_size, KEEL_OPTIONAL, "512 (default) or 4096"),
+	 KEEL_RPC_U32(struct rpc_sim_create, max_io_queues, KEEL_OPTIONAL, "default 15"),
+	 KEEL_RPC_BOOL(struct rpc_sim_create, no_sgl, KEEL_OPTIONAL, "PRPs only"),
+	 KEEL_RPC_END};
 
 static void
 rpc_bdev_nvme_sim_create(struct keel_jsonrpc_request *req, struct json_object *params)
@@ -424,11 +433,12 @@ rpc_bdev_nvme_sim_create(struct keel_jsonrpc_request *req, struct json_object *p
 	}
 	rc = keel_nvme_sim_create(&o, &sim);
 	if (rc != 0) {
-		keel_jsonrpc_send_error(req, rc == -EEXIST ? -EEXIST : KEEL_JSONRPC_ERROR_INVALID_PARAMS,
-					"Invalid parameters for a software controller "
-					"('index' < %u and free, 'num_ns' <= %u, 'block_size' 512 or "
-					"4096, 'max_io_queues' 1..63): %s",
-					KEEL_NVME_SIM_MAX, KEEL_NVME_SIM_MAX_NS, keel_strerror(-rc));
+		keel_jsonrpc_send_error(
+			req, rc == -EEXIST ? -EEXIST : KEEL_JSONRPC_ERROR_INVALID_PARAMS,
+			"Invalid parameters for a software controller "
+			"('index' < %u and free, 'num_ns' <= %u, 'block_size' 512 or "
+			"4096, 'max_io_queues' 1..63): %s",
+			KEEL_NVME_SIM_MAX, KEEL_NVME_SIM_MAX_NS, keel_strerror(-rc));
 		return;
 	}
 	snprintf(addr, sizeof(addr), "sim:%u", o.index);
@@ -449,9 +459,10 @@ struct rpc_sim_ref {
 	uint64_t size_mb;
 };
 
-static const struct keel_rpc_field rpc_sim_remove_fields[] = {
-	KEEL_RPC_STR(struct rpc_sim_ref, traddr, KEEL_REQUIRED, "sim:<n>"),
-	KEEL_RPC_END};
+static const struct keel_rpc_field rpc_sim_remove_fields[] = {KEEL_RPC_STR(struct rpc_sim_ref,
+									   traddr, KEEL_REQUIRED,
+									   "sim:<n>"),
+							      KEEL_RPC_END};
 
 static struct keel_nvme_sim *
 rpc_sim_lookup(struct keel_jsonrpc_request *req, const char *traddr)
@@ -486,15 +497,15 @@ rpc_bdev_nvme_sim_remove(struct keel_jsonrpc_request *req, struct json_object *p
 KEEL_RPC_REGISTER("bdev_nvme_sim_remove", rpc_bdev_nvme_sim_remove, rpc_sim_remove_fields,
 		  KEEL_RPC_STARTUP | KEEL_RPC_RUNTIME)
 
-static const struct keel_rpc_field rpc_sim_inject_fields[] = {
-	KEEL_RPC_STR(struct rpc_sim_ref, traddr, KEEL_REQUIRED, "sim:<n>"),
-	KEEL_RPC_STR(struct rpc_sim_ref, kind, KEEL_REQUIRED, "error, timeout, fatal or clear"),
-	KEEL_RPC_BOOL(struct rpc_sim_ref, admin, KEEL_OPTIONAL, "an admin opcode (default I/O)"),
-	KEEL_RPC_U32(struct rpc_sim_ref, opc, KEEL_OPTIONAL, "opcode, e.g. 2 for read"),
-	KEEL_RPC_U32(struct rpc_sim_ref, sct, KEEL_OPTIONAL, "status code type (error)"),
-	KEEL_RPC_U32(struct rpc_sim_ref, sc, KEEL_OPTIONAL, "status code (error)"),
-	KEEL_RPC_U32(struct rpc_sim_ref, count, KEEL_OPTIONAL, "commands affected, default 1"),
-	KEEL_RPC_END};
+static const struct keel_rpc_field rpc_sim_inject_fields[] =
+	{KEEL_RPC_STR(struct rpc_sim_ref, traddr, KEEL_REQUIRED, "sim:<n>"),
+	 KEEL_RPC_STR(struct rpc_sim_ref, kind, KEEL_REQUIRED, "error, timeout, fatal or clear"),
+	 KEEL_RPC_BOOL(struct rpc_sim_ref, admin, KEEL_OPTIONAL, "an admin opcode (default I/O)"),
+	 KEEL_RPC_U32(struct rpc_sim_ref, opc, KEEL_OPTIONAL, "opcode, e.g. 2 for read"),
+	 KEEL_RPC_U32(struct rpc_sim_ref, sct, KEEL_OPTIONAL, "status code type (error)"),
+	 KEEL_RPC_U32(struct rpc_sim_ref, sc, KEEL_OPTIONAL, "status code (error)"),
+	 KEEL_RPC_U32(struct rpc_sim_ref, count, KEEL_OPTIONAL, "commands affected, default 1"),
+	 KEEL_RPC_END};
 
 static void
 rpc_bdev_nvme_sim_inject(struct keel_jsonrpc_request *req, struct json_object *params)
@@ -538,12 +549,12 @@ out:
 KEEL_RPC_REGISTER("bdev_nvme_sim_inject", rpc_bdev_nvme_sim_inject, rpc_sim_inject_fields,
 		  KEEL_RPC_RUNTIME)
 
-static const struct keel_rpc_field rpc_sim_ns_fields[] = {
-	KEEL_RPC_STR(struct rpc_sim_ref, traddr, KEEL_REQUIRED, "sim:<n>"),
-	KEEL_RPC_U32(struct rpc_sim_ref, nsid, KEEL_REQUIRED, "namespace id"),
-	KEEL_RPC_U64(struct rpc_sim_ref, size_mb, KEEL_REQUIRED,
-		     "new size in MiB; 0 detaches the namespace"),
-	KEEL_RPC_END};
+static const struct keel_rpc_field rpc_sim_ns_fields[] =
+	{KEEL_RPC_STR(struct rpc_sim_ref, traddr, KEEL_REQUIRED, "sim:<n>"),
+	 KEEL_RPC_U32(struct rpc_sim_ref, nsid, KEEL_REQUIRED, "namespace id"),
+	 KEEL_RPC_U64(struct rpc_sim_ref, size_mb, KEEL_REQUIRED,
+		      "new size in MiB; 0 detaches the namespace"),
+	 KEEL_RPC_END};
 
 static void
 rpc_bdev_nvme_sim_ns_set(struct keel_jsonrpc_request *req, struct json_object *params)

@@ -224,8 +224,8 @@ doorbell_is_rung_once_per_poll_and_completions_follow_the_phase(void)
 	/* More rounds than queue entries, so the phase bit flips several times. */
 	for (round = 0; round < 40; round++) {
 		for (i = 0; i < 3; i++) {
-			CU_ASSERT(keel_nvme_ns_cmd_writev(ns, qpair, (uint64_t)round * 3 + i, 1, &iov,
-							  1, 0, io_done, &r) == 0);
+			CU_ASSERT(keel_nvme_ns_cmd_writev(ns, qpair, (uint64_t)round * 3 + i, 1,
+							  &iov, 1, 0, io_done, &r) == 0);
 		}
 		CU_ASSERT(*qpair->sq_db == (uint32_t)(round * 3) % 64);
 		CU_ASSERT(!keel_nvme_sim_poll(sim)); /* nothing rung yet */
@@ -263,10 +263,12 @@ one_mib_read_and_write_use_a_prp_list(void)
 	for (i = 0; i < len; i++) {
 		wbuf[i] = (uint8_t)(i * 7 + i / 4096);
 	}
-	CU_ASSERT(keel_nvme_ns_cmd_writev(ns, qpair, 2048, len / 512, wiov, 2, 0, io_done, &r) == 0);
+	CU_ASSERT(keel_nvme_ns_cmd_writev(ns, qpair, 2048, len / 512, wiov, 2, 0, io_done, &r) ==
+		  0);
 	wait_done(qpair, &r, 1);
 	CU_ASSERT(!KEEL_NVME_CPL_IS_ERROR(&r.cpl));
-	CU_ASSERT(keel_nvme_ns_cmd_readv(ns, qpair, 2048, len / 512, &riov, 1, 0, io_done, &r) == 0);
+	CU_ASSERT(keel_nvme_ns_cmd_readv(ns, qpair, 2048, len / 512, &riov, 1, 0, io_done, &r) ==
+		  0);
 	wait_done(qpair, &r, 2);
 	CU_ASSERT(!KEEL_NVME_CPL_IS_ERROR(&r.cpl));
 	CU_ASSERT(memcmp(wbuf, rbuf, len) == 0);
@@ -274,8 +276,8 @@ one_mib_read_and_write_use_a_prp_list(void)
 	riov.iov_len = 2 * len;
 	CU_ASSERT(keel_nvme_ns_cmd_readv(ns, qpair, 0, 2 * len / 512, &riov, 1, 0, io_done, &r) ==
 		  -EINVAL);
-	CU_ASSERT(keel_nvme_ns_cmd_readv(ns, qpair, (8u << 20) / 512, 1, &riov, 1, 0, io_done, &r) ==
-		  -EINVAL);
+	CU_ASSERT(keel_nvme_ns_cmd_readv(ns, qpair, (8u << 20) / 512, 1, &riov, 1, 0, io_done,
+					 &r) == -EINVAL);
 	wiov[0].iov_len = 512;
 	wiov[1].iov_base = wbuf + 4096 + 512;
 	CU_ASSERT(keel_nvme_ns_cmd_writev(ns, qpair, 0, 2, wiov, 2, 0, io_done, &r) == -EINVAL);
@@ -373,8 +375,8 @@ flush_write_zeroes_and_deallocate_reach_the_controller(void)
 	wait_done(qpair, &r, 3);
 	CU_ASSERT(!KEEL_NVME_CPL_IS_ERROR(&r.cpl));
 	keel_nvme_sim_ns_access(sim, 1, 0, check, sizeof(check), false);
-	CU_ASSERT(check[0] == 0 && check[2047] == 0 && check[2048] == 0xff &&
-		  check[4095] == 0xff && check[4096] == 0 && check[8191] == 0);
+	CU_ASSERT(check[0] == 0 && check[2047] == 0 && check[2048] == 0xff && check[4095] == 0xff &&
+		  check[4096] == 0 && check[8191] == 0);
 	range.length = (uint32_t)keel_nvme_ns_get_num_sectors(ns);
 	CU_ASSERT(keel_nvme_ns_cmd_deallocate(ns, qpair, &range, 1, io_done, &r) == -EINVAL);
 	CU_ASSERT(keel_nvme_ns_cmd_deallocate(ns, qpair, &range, 0, io_done, &r) == -EINVAL);
@@ -522,8 +524,8 @@ surprise_removal_completes_every_outstanding_command(void)
 
 	keel_nvme_sim_set_paused(sim, true);
 	for (i = 0; i < 32; i++) {
-		CU_ASSERT(keel_nvme_ns_cmd_readv(ns, qpair, 0, len / 512, &iov, 1, 0, io_done, &r) ==
-			  0);
+		CU_ASSERT(keel_nvme_ns_cmd_readv(ns, qpair, 0, len / 512, &iov, 1, 0, io_done,
+						 &r) == 0);
 	}
 	keel_nvme_qpair_process_completions(qpair, 0);
 	/* The device goes; its memory stays mapped until the driver lets go. */
@@ -642,9 +644,11 @@ main(void)
 		KEEL_UT_TEST(unaligned_buffers_go_as_an_sgl_when_the_controller_takes_them),
 		KEEL_UT_TEST(compare_and_fused_compare_and_write_write_only_on_a_match),
 		KEEL_UT_TEST(flush_write_zeroes_and_deallocate_reach_the_controller),
-		KEEL_UT_TEST(injected_error_status_reaches_the_callback_and_slots_run_out_with_enomem),
+		KEEL_UT_TEST(
+			injected_error_status_reaches_the_callback_and_slots_run_out_with_enomem),
 		KEEL_UT_TEST(timed_out_command_is_reported_once_and_aborted),
-		KEEL_UT_TEST(fatal_status_is_cured_by_reset_with_queued_io_failed_and_queues_recreated),
+		KEEL_UT_TEST(
+			fatal_status_is_cured_by_reset_with_queued_io_failed_and_queues_recreated),
 		KEEL_UT_TEST(surprise_removal_completes_every_outstanding_command),
 		KEEL_UT_TEST(namespace_changes_arrive_as_events_and_reidentify),
 	};
