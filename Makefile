@@ -81,7 +81,7 @@ test-integration: all
 	$(Q)test/run_tests.sh integration
 
 # libiscsi's conformance suite against a fresh target (see test/iscsi_tgt/conformance/README.md);
-# not yet part of `make test`: some of its tests still fail.
+# `make test` runs it too, with the other integration scripts.
 conformance: all
 	$(Q)bash test/iscsi_tgt/conformance/conformance.sh
 

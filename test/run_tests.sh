@@ -96,7 +96,6 @@ if [ "$what" = all ] || [ "$what" = integration ]; then
 	done < <(find "$rootdir/test" -mindepth 2 -type f -name '*.sh' -path '*/test/*/*' \
 		! -path '*/test/common/*' ! -path '*/test/perf/*' ! -path '*/test/unit/*' \
 		! -path '*/test/vm/common/*' ! -path '*/test/vm/*/guest/*' \
-		! -path '*/test/iscsi_tgt/conformance/*' \
 		! -name 'run_tests.sh' | sort)
 fi
 
