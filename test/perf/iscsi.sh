@@ -164,7 +164,8 @@ else
 fi
 
 free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1]); s.close()'
 }
 
 rpc() {
@@ -288,7 +289,7 @@ declare -A qemu_count=()
 # run_tool NAME TOOL QD BYTES PATTERN SECONDS PIN: run one initiator against PORT/LUN; prints
 # "<IOPS> <I/Os>" (I/Os as the initiator counts them).
 run_tool() {
-	local name=$1 tool=$2 qd=$3 bytes=$4 pattern=$5 secs=$6 out iops count t
+	local name=$1 tool=$2 qd=$3 bytes=$4 pattern=$5 secs=$6 out iops count t opts
 	local url="iscsi://127.0.0.1:$PORT/$iqn/$LUN"
 	local pin=(taskset -c 1)
 	case $tool in
@@ -296,7 +297,8 @@ run_tool() {
 		local rnd=()
 		[ "$pattern" = randread ] && rnd=(-r)
 		# iscsi-perf prints its running average once a second; stop it just after one.
-		out=$(timeout -s INT "$(awk -v s="$secs" 'BEGIN { print s + 0.5 }')" "${pin[@]}" iscsi-perf -m "$qd" -b $((bytes / 512)) \
+		t=$(awk -v s="$secs" 'BEGIN { print s + 0.5 }')
+		out=$(timeout -s INT "$t" "${pin[@]}" iscsi-perf -m "$qd" -b $((bytes / 512)) \
 			"${rnd[@]}" "$url" 2>&1 | tr '\r' '\n')
 		iops=$(echo "$out" | sed -n 's/.*iops average \([0-9]*\).*/\1/p' | tail -n 1)
 		t=$(echo "$out" | sed -n 's/^\([0-9]*\):\([0-9]*\):\([0-9]*\) - .*/\1 \2 \3/p' |
@@ -311,9 +313,9 @@ run_tool() {
 		# qemu-img bench runs a count, not a time: the first run of a workload on a target
 		# calibrates the count.
 		count=${qemu_count[$name]:-$((bytes > 4096 ? 4000 : 20000))}
+		opts="driver=iscsi,transport=tcp,portal=127.0.0.1:$PORT,target=$iqn,lun=$LUN"
 		out=$("${pin[@]}" qemu-img bench -w -d "$qd" -s "$bytes" -t none -c "$count" \
-			--image-opts "driver=iscsi,transport=tcp,portal=127.0.0.1:$PORT,target=$iqn,lun=$LUN" \
-			2>&1)
+			--image-opts "$opts" 2>&1)
 		t=$(echo "$out" | sed -n 's/^Run completed in \([0-9.]*\) seconds.*/\1/p')
 		[ -n "$t" ] || {
 			echo "qemu-img bench failed: $out" >&2
@@ -374,28 +376,37 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 start_s=$SECONDS
 
 echo "== workloads: ${#targets[@]} target(s), $runs round(s) of $time_s s per workload"
+mib_s() { # IOPS BYTES
+	awk -v i="$1" -v b="$2" 'BEGIN { printf "%.1f", i * b / 1048576 }'
+}
+
+# workloads_on TARGET ROUND: start TARGET on core 0, run every workload once, stop it.
+workloads_on() {
+	local target=$1 round=$2 w name label tool qd bytes pattern key res iops cpu
+	if [ "$target" = keel ]; then
+		keel_start 0x1 || return 1
+	else
+		tgt_start 0 || return 1
+	fi
+	for w in "${workloads[@]}"; do
+		IFS='|' read -r name label tool qd bytes pattern _ _ <<< "$w"
+		key=$target/$name
+		if [ "$tool" = qemu-img ] && [ -z "${qemu_count[$key]:-}" ]; then
+			run_tool "$key" "$tool" "$qd" "$bytes" "$pattern" 1 > /dev/null || return 1
+		fi
+		res=$(measure "$target" run_tool "$key" "$tool" "$qd" "$bytes" "$pattern" \
+			"$time_s") || return 1
+		read -r iops cpu <<< "$res"
+		printf '  round %d %-4s %-30s %9d IOPS %9s MiB/s %8.2f us CPU per I/O\n' "$round" \
+			"$target" "$label" "$iops" "$(mib_s "$iops" "$bytes")" "$cpu"
+		best "$key" "$iops" "$cpu"
+	done
+	target_stop
+}
+
 for ((round = 1; round <= runs; round++)); do
 	for target in "${targets[@]}"; do
-		if [ "$target" = keel ]; then
-			keel_start 0x1 || exit 1
-		else
-			tgt_start 0 || exit 1
-		fi
-		for w in "${workloads[@]}"; do
-			IFS='|' read -r name label tool qd bytes pattern _ _ <<< "$w"
-			if [ "$tool" = qemu-img ] && [ -z "${qemu_count[$target/$name]:-}" ]; then
-				run_tool "$target/$name" "$tool" "$qd" "$bytes" "$pattern" 1 > /dev/null ||
-					exit 1
-			fi
-			res=$(measure "$target" run_tool "$target/$name" "$tool" "$qd" "$bytes" \
-				"$pattern" "$time_s") || exit 1
-			read -r iops cpu <<< "$res"
-			printf '  round %d %-4s %-30s %9d IOPS %9.1f MiB/s %8.2f us CPU per I/O\n' \
-				"$round" "$target" "$label" "$iops" \
-				"$(awk -v i="$iops" -v b="$bytes" 'BEGIN { print i * b / 1048576 }')" "$cpu"
-			best "$target/$name" "$iops" "$cpu"
-		done
-		target_stop
+		workloads_on "$target" "$round" || exit 1
 	done
 done
 
@@ -403,38 +414,42 @@ done
 # on one core (initiator on core 1) and on two (-m 0x3 / tgtd on cores 0-1, initiator unpinned
 # and sharing them).
 declare -A scale=()
+
+# scale_run CORES SESSIONS: iscsi_load's random reads; prints "<IOPS> <I/Os>".
+scale_run() {
+	local cores=$1 n=$2 out pin=()
+	[ "$cores" = 1 ] && pin=(taskset -c 1)
+	out=$("${pin[@]}" "$load" -w randread -q "$scale_qd" -s "$n" -t "$scale_time" \
+		"iscsi://127.0.0.1:$PORT/$iqn/$LUN" 2>&1) || {
+		echo "iscsi_load failed: $out" >&2
+		return 1
+	}
+	echo "$out" | sed -n 's/^RESULT ios=\([0-9]*\) .*iops=\([0-9]*\).*/\2 \1/p'
+}
+
+# scaling_on TARGET CORES: start TARGET on 1 or 2 cores, run every session count, stop it.
+scaling_on() {
+	local target=$1 cores=$2 n res iops cpu
+	if [ "$target" = keel ]; then
+		keel_start "$([ "$cores" = 1 ] && echo 0x1 || echo 0x3)" || return 1
+	else
+		tgt_start "$([ "$cores" = 1 ] && echo 0 || echo 0-1)" || return 1
+	fi
+	for n in $sessions; do
+		res=$(measure "$target" scale_run "$cores" "$n") || return 1
+		read -r iops cpu <<< "$res"
+		printf '  %-4s %d core(s) %3d session(s): %9d IOPS %8.2f us CPU per I/O\n' \
+			"$target" "$cores" "$n" "$iops" "$cpu"
+		scale[$target/$cores/$n]="$iops $cpu"
+	done
+	target_stop
+}
+
 if [ $with_scaling -eq 1 ]; then
 	echo "== scaling: sessions $sessions, $scale_qd in flight each, $scale_time s per run"
 	for cores in 1 2; do
 		for target in "${targets[@]}"; do
-			if [ "$target" = keel ]; then
-				keel_start $([ $cores = 1 ] && echo 0x1 || echo 0x3) || exit 1
-			else
-				tgt_start $([ $cores = 1 ] && echo 0 || echo 0-1) || exit 1
-			fi
-			for n in $sessions; do
-				url="iscsi://127.0.0.1:$PORT/$iqn/$LUN"
-				if [ $cores = 1 ]; then
-					cmd=(taskset -c 1 "$load")
-				else
-					cmd=("$load")
-				fi
-				scale_run() {
-					local out
-					out=$("${cmd[@]}" -w randread -q "$scale_qd" -s "$n" -t "$scale_time" \
-						"$url" 2>&1) || {
-						echo "iscsi_load failed: $out" >&2
-						return 1
-					}
-					echo "$out" | sed -n 's/^RESULT ios=\([0-9]*\) .*iops=\([0-9]*\).*/\2 \1/p'
-				}
-				res=$(measure "$target" scale_run) || exit 1
-				read -r iops cpu <<< "$res"
-				printf '  %-4s %d core(s) %3d session(s): %9d IOPS %8.2f us CPU per I/O\n' \
-					"$target" "$cores" "$n" "$iops" "$cpu"
-				scale[$target/$cores/$n]="$iops $cpu"
-			done
-			target_stop
+			scaling_on "$target" "$cores" || exit 1
 		done
 	done
 fi
@@ -457,10 +472,10 @@ echo "workload,label,target,iops,mib_s,cpu_us_per_io,spdk_iops,spdk_cpu_us_per_i
 for w in "${workloads[@]}"; do
 	IFS='|' read -r name label tool qd bytes pattern spdk_iops spdk_cpu <<< "$w"
 	for target in "${targets[@]}"; do
-		awk -v n="$name" -v l="$label" -v t="$target" -v i="${best_iops[$target/$name]}" \
-			-v b="$bytes" -v c="${best_cpu[$target/$name]}" -v si="$spdk_iops" \
-			-v sc="$spdk_cpu" 'BEGIN { printf "%s,\"%s\",%s,%d,%.1f,%.2f,%s,%s\n", n, l, t, i,
-				i * b / 1048576, c, si, sc }' >> "$results"
+		iops=${best_iops[$target/$name]}
+		printf '%s,"%s",%s,%d,%s,%.2f,%s,%s\n' "$name" "$label" "$target" "$iops" \
+			"$(mib_s "$iops" "$bytes")" "${best_cpu[$target/$name]}" "$spdk_iops" \
+			"$spdk_cpu" >> "$results"
 	done
 done
 scaling=$scratch/iscsi_scaling.csv
@@ -470,8 +485,8 @@ for cores in 1 2; do
 		for n in $sessions; do
 			[ -n "${scale[$target/$cores/$n]:-}" ] || continue
 			read -r iops cpu <<< "${scale[$target/$cores/$n]}"
-			echo "$target,$cores,$n,$scale_qd,$iops,$(awk -v i="$iops" \
-				'BEGIN { printf "%.1f", i * 4096 / 1048576 }'),$cpu" >> "$scaling"
+			echo "$target,$cores,$n,$scale_qd,$iops,$(mib_s "$iops" 4096),$cpu" \
+				>> "$scaling"
 		done
 	done
 done
@@ -482,8 +497,10 @@ import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 by = {(r["workload"], r["target"]): r for r in rows}
 names = list(dict.fromkeys(r["workload"] for r in rows))
-print("%-30s %10s %9s %8s | %10s %9s %8s | %6s %6s" % ("workload", "keel IOPS", "MiB/s",
-      "us/IO", "tgt IOPS", "MiB/s", "us/IO", "IOPS x", "CPU x"))
+head = "%-30s %10s %9s %8s" % ("workload", "keel IOPS", "MiB/s", "us/IO")
+if any(r["target"] == "tgt" for r in rows):
+    head += " | %10s %9s %8s | %6s %6s" % ("tgt IOPS", "MiB/s", "us/IO", "IOPS x", "CPU x")
+print(head)
 for n in names:
     k, t = by.get((n, "keel")), by.get((n, "tgt"))
     line = "%-30s %10s %9s %8s" % (k["label"], k["iops"], k["mib_s"], k["cpu_us_per_io"])
@@ -555,8 +572,9 @@ EOF
 if [ $with_scaling -eq 1 ]; then
 	for cores in 1 2; do
 		for target in "${targets[@]}"; do
-			awk -F, -v t="$target" -v c="$cores" '$1 == t && $2 == c { print $3, $5, $7 }' \
-				"$scaling" > "$scratch/scale_${target}_$cores.dat"
+			awk -F, -v t="$target" -v c="$cores" \
+				'$1 == t && $2 == c { print $3, $5, $7 }' "$scaling" \
+				> "$scratch/scale_${target}_$cores.dat"
 		done
 	done
 	# series COLUMN: the plot clauses of every target and core count.
@@ -569,7 +587,8 @@ if [ $with_scaling -eq 1 ]; then
 				dash=1
 				[ $cores = 2 ] && dash=2
 				[ -n "$s" ] && s+=", "
-				s+="\"$scratch/scale_${target}_$cores.dat\" using 1:$col with linespoints lw 2 pt 7"
+				s+="\"$scratch/scale_${target}_$cores.dat\" using 1:$col"
+				s+=" with linespoints lw 2 pt 7"
 				s+=" dt $dash lc rgb \"$color\" title \"$target, $cores core"
 				[ $cores = 2 ] && s+="s (initiator shares them)"
 				s+="\""
