@@ -74,7 +74,8 @@ command -v callgrind_control > /dev/null || skip "callgrind_control is not insta
 [ -x "$ISCSI_TGT" ] || skip "$ISCSI_TGT is not built"
 for opt in DEBUG ASAN UBSAN COVERAGE FUZZER; do
 	if [ "$(config_value CONFIG_$opt)" = y ]; then
-		skip "the tree is configured with CONFIG_$opt=y; the figures are those of a release build"
+		skip "the tree is configured with CONFIG_$opt=y;" \
+			"the figures are those of a release build"
 	fi
 done
 
@@ -246,6 +247,12 @@ if [ -n "$recorded_cc" ] && [ "$recorded_cc" != "$(compiler_id)" ]; then
 		"the figures may differ for that reason alone"
 fi
 
+# beyond VALUE RECORD FACTOR: true when VALUE > RECORD * FACTOR (FACTOR > 1) or
+# VALUE < RECORD * FACTOR (FACTOR < 1).
+beyond() {
+	awk -v v="$1" -v r="$2" -v f="$3" 'BEGIN { exit !(f > 1 ? v > r * f : v < r * f) }'
+}
+
 # compare NAME VALUE KEY: PASS or FAIL against the recorded figure KEY.
 compare() {
 	local name=$1 value=$2 key=$3 rec pct
@@ -255,15 +262,16 @@ compare() {
 		return
 	fi
 	pct=$(awk -v v="$value" -v r="$rec" 'BEGIN { printf "%+.1f", (v - r) * 100 / r }')
-	if awk -v v="$value" -v r="$rec" -v l="$limit" 'BEGIN { exit !(v > r * (1 + l / 100)) }'; then
-		fail "$name: $value instructions per I/O, recorded $rec ($pct%, more than $limit% above)"
+	if beyond "$value" "$rec" "$(awk -v l="$limit" 'BEGIN { print 1 + l / 100 }')"; then
+		fail "$name: $value instructions per I/O, recorded $rec" \
+			"($pct%, more than $limit% above)"
 	else
 		pass "$name: $value instructions per I/O, recorded $rec ($pct%)"
 	fi
-	if awk -v v="$value" -v r="$rec" -v l="$limit" 'BEGIN { exit !(v < r * (1 - l / 100)) }'; then
-		echo "hint: $name fell by more than $limit% ($pct%): the recorded figure can be lowered" \
-			"with test/perf_guard/guard.sh --record, committing test/perf_guard/baseline.txt" \
-			"with the reason"
+	if beyond "$value" "$rec" "$(awk -v l="$limit" 'BEGIN { print 1 - l / 100 }')"; then
+		echo "hint: $name fell by more than $limit% ($pct%): the recorded figure can be" \
+			"lowered with test/perf_guard/guard.sh --record, committing" \
+			"test/perf_guard/baseline.txt with the reason"
 	fi
 }
 
