@@ -92,10 +92,12 @@ vm_reply() {
 # "HANDLER CMD ARGS..." for each request (it must call vm_reply once; "log" is answered here).
 # Returns 0 if the guest finished and reported no failure.
 vm_serve() {
-	local handler=$1 deadline=$2 line req done_status=""
+	local handler=$1 deadline=$2 line done_status=""
 	while :; do
 		if ((SECONDS - VM_START_S > deadline)); then
 			fail "guest: finished within ${deadline} s"
+			vm_stop
+			VM_QEMU_STATUS=killed
 			break
 		fi
 		if ! IFS= read -r -t 2 line <&"$VM_CTL_OUT"; then
@@ -104,16 +106,26 @@ vm_serve() {
 				while IFS= read -r -t 0.2 line <&"$VM_CTL_OUT"; do
 					vm_line "$handler" "${line%$'\r'}" && break 2
 				done
-				fail "guest: reports its end (QEMU exited without it)"
+				wait "$VM_PID" 2> /dev/null
+				VM_QEMU_STATUS=$?
+				VM_PID=""
+				if [ "$VM_QEMU_STATUS" -eq 124 ]; then
+					fail "guest: finished within ${deadline} s (QEMU killed at the limit)"
+				else
+					fail "guest: reports its end (QEMU exited without it)"
+				fi
 				break
 			fi
 			continue
 		fi
 		vm_line "$handler" "${line%$'\r'}" && break
 	done
-	wait "$VM_PID" 2> /dev/null
-	VM_QEMU_STATUS=$?
-	VM_PID=""
+	if [ -n "$VM_PID" ]; then
+		# The guest said it is done and powers off; QEMU ends by itself or at the limit.
+		wait "$VM_PID" 2> /dev/null
+		VM_QEMU_STATUS=$?
+		VM_PID=""
+	fi
 	echo "guest ran $((SECONDS - VM_START_S)) s; QEMU exit status $VM_QEMU_STATUS"
 	[ "$done_status" = 0 ]
 }

@@ -382,6 +382,10 @@ sc_restart() {
 vm_check "iscsid starts" start_iscsid
 for s in $SCENARIOS; do
 	t0=$(cut -d' ' -f1 /proc/uptime)
+	if ! type "sc_$s" > /dev/null 2>&1; then
+		vm_fail "no scenario named $s"
+		continue
+	fi
 	"sc_$s"
 	vm_log "scenario $s took $(awk -v a="$t0" '{ printf "%.1f", $1 - a }' /proc/uptime) s of guest time"
 done
