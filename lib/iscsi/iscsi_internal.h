@@ -200,7 +200,6 @@ struct iscsi_pdu {
 	uint8_t header_digest[4];
 	uint8_t data_digest[4];
 	uint8_t pad[4];
-	struct iovec iov[ISCSI_PDU_IOVS];
 	int iovcnt;
 	size_t send_offset;		/* bytes of this PDU already written */
 	size_t send_len;
@@ -209,6 +208,8 @@ struct iscsi_pdu {
 	bool is_rsp;			/* carries StatSN (counts for ExpStatSN acknowledgement) */
 	uint32_t statsn;
 	TAILQ_ENTRY(iscsi_pdu) link;
+	/* Not cleared by iscsi_pdu_get(): filled when the PDU is queued, or by its user. */
+	struct iovec iov[ISCSI_PDU_IOVS];
 	uint8_t small_data[ISCSI_PDU_SMALL_DATA];
 };
 

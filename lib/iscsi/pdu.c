@@ -21,7 +21,7 @@ iscsi_pdu_get(void)
 	if (pdu == NULL) {
 		return NULL;
 	}
-	memset(pdu, 0, offsetof(struct iscsi_pdu, small_data));
+	memset(pdu, 0, offsetof(struct iscsi_pdu, iov));
 	return pdu;
 }
 
