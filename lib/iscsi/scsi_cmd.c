@@ -282,7 +282,11 @@ iscsi_task_scsi_done(struct keel_scsi_task *scsi)
 	} else {
 		iscsi_send_scsi_rsp(task);
 	}
-	/* Sent by the poll group's next poll, with the other responses ready by then. */
+	/* Sent by the poll group's next poll, with the other responses ready by then; the last
+	 * command in flight has nothing to wait for. */
+	if (conn->num_active == 1) {
+		iscsi_conn_flush(conn);
+	}
 }
 
 void
