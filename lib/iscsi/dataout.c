@@ -116,6 +116,11 @@ iscsi_op_data_out(struct iscsi_conn *conn, struct iscsi_pdu *pdu)
 			task->ttt = KEEL_ISCSI_RESERVED_TAG;
 		}
 	}
+	if (task->pending) {
+		/* Still waiting for its CmdSN turn: iscsi_task_data_ready() submits it (or asks
+		 * for the rest) then. Submitting it now would run it twice. */
+		return 0;
+	}
 	if (task->data_received == task->buf_len) {
 		if (task->outstanding_r2t == 0) {
 			iscsi_task_submit(task);

@@ -1,0 +1,328 @@
+"""Network fuzzer: whole initiator sessions (login, SCSI commands with immediate and
+unsolicited data, Data-Out, NOP-Out, Text/SendTargets, task management, logout), built as PDU
+streams and mutated (bits flipped, header fields set to edge values, lengths changed, PDUs
+truncated, dropped, duplicated, swapped, random bytes inserted), sent to a running iscsi_tgt
+over several connections at once for a bounded time. Afterwards the target must be alive,
+answer RPCs, serve a clean session, and have every pool count back to its start value.
+Each session's seed is printed with any failure; --replay SEED sends that one session again.
+Sessions that once broke the target are replayed first, by hand-written functions
+(REGRESSIONS), each checking what the target must answer.
+Usage: net_fuzz.py HOST PORT TARGET RPC_SOCK PID SECONDS [--seed N] [--threads N]
+                   [--sessions N] [--replay SEED]"""
+
+import os
+import random
+import socket
+import struct
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'faults'))
+import faults_common as fc  # noqa: E402
+import iscsi_client as ic  # noqa: E402
+
+BS = 512
+
+
+class Recorder(ic.Connection):
+    """Builds PDUs with the client's code, keeping the bytes instead of sending them."""
+
+    class _NoSocket:
+        def __getattr__(self, name):  # settimeout, setsockopt, ...: nothing to do
+            return lambda *args, **kw: None
+
+    def __init__(self):
+        # The client's own constructor, with no socket behind it.
+        real = ic.socket.create_connection
+        ic.socket.create_connection = lambda *a, **kw: Recorder._NoSocket()
+        try:
+            super().__init__()
+        finally:
+            ic.socket.create_connection = real
+        self.initial_r2t = False
+        self.immediate_data = True
+        self.pdus = []
+
+    def send_raw(self, data):
+        self.pdus.append(bytes(data))
+
+
+def build_session(rng, target):
+    """A plausible session as a list of PDUs (bytes)."""
+    r = Recorder()
+    r.isid = b'\x80' + rng.randbytes(5)
+    digests = rng.random() < 0.3
+    discovery = rng.random() < 0.15
+    keys = [('InitiatorName', 'iqn.2016-06.io.keel:fuzz%d' % rng.randrange(4)),
+            ('SessionType', 'Discovery' if discovery else 'Normal'), ('AuthMethod', 'None')]
+    if not discovery:
+        keys.append(('TargetName', target))
+    itt = r.next_itt()
+    r.send_pdu(r.login_bhs(0, 1, itt=itt), ic.encode_text(keys))
+    op = [('HeaderDigest', 'CRC32C' if digests else 'None'),
+          ('DataDigest', 'CRC32C' if digests else 'None'),
+          ('MaxRecvDataSegmentLength', str(rng.choice([512, 8192, 262144]))),
+          ('InitialR2T', 'No'), ('ImmediateData', 'Yes'), ('FirstBurstLength', '65536'),
+          ('MaxBurstLength', '262144'), ('MaxOutstandingR2T', '1'),
+          ('ErrorRecoveryLevel', '0')]
+    rng.shuffle(op)
+    r.send_pdu(r.login_bhs(1, 3, itt=itt), ic.encode_text(op[:rng.randrange(1, len(op) + 1)]))
+    r.header_digest = r.data_digest = digests
+    for _ in range(rng.randrange(1, 12)):
+        kind = rng.randrange(8)
+        if kind == 0:
+            bhs = bytearray(ic.BHS_LEN)
+            bhs[0] = ic.OP_TEXT_REQ | 0x40
+            bhs[1] = 0x80
+            struct.pack_into('>IIII', bhs, 16, r.next_itt(), 0xFFFFFFFF, r.cmdsn, r.exp_statsn)
+            r.send_pdu(bhs, ic.encode_text([('SendTargets', rng.choice(['All', target, '']))]))
+        elif kind == 1:
+            bhs = bytearray(ic.BHS_LEN)
+            bhs[0] = ic.OP_NOP_OUT | 0x40
+            bhs[1] = 0x80
+            struct.pack_into('>IIII', bhs, 16, r.next_itt(), 0xFFFFFFFF, r.cmdsn, r.exp_statsn)
+            r.send_pdu(bhs, rng.randbytes(rng.randrange(0, 64)))
+        elif kind in (2, 3):
+            blocks = rng.choice([1, 8, 128, 1024])
+            lba = rng.randrange(0, 32768)
+            bhs, _ = r.scsi_bhs(ic.read10(lba, blocks), blocks * BS, read=True)
+            r.send_pdu(bhs)
+        elif kind in (4, 5):
+            blocks = rng.choice([1, 8, 128, 512])
+            lba = rng.randrange(0, 32768)
+            data = bytes([rng.randrange(256)]) * (blocks * BS)
+            bhs, itt = r.scsi_bhs(ic.write10(lba, blocks), len(data), write=True,
+                                  final=len(data) <= 8192)
+            imm = data[:8192]
+            r.send_pdu(bhs, imm)
+            if len(data) > len(imm):
+                r._send_data_out(itt, 0xFFFFFFFF, data, len(imm),
+                                 min(len(data), 65536) - len(imm), 0)
+        elif kind == 6:
+            cdb = rng.choice([ic.inquiry(), ic.test_unit_ready(), ic.inquiry(255, 1, 0x83),
+                              bytes([0xa0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0]),
+                              bytes([0x35] + [0] * 9), bytes([0x25] + [0] * 9)])
+            bhs, _ = r.scsi_bhs(cdb, 4096 if cdb[0] != 0x00 else 0, read=cdb[0] != 0x00)
+            r.send_pdu(bhs)
+        else:
+            bhs = bytearray(ic.BHS_LEN)
+            bhs[0] = ic.OP_TASK_REQ | 0x40
+            bhs[1] = 0x80 | rng.choice([1, 2, 4, 5, 6, 8])
+            struct.pack_into('>IIIIII', bhs, 16, r.next_itt(), rng.randrange(1, r.itt + 1),
+                             r.cmdsn, r.exp_statsn, rng.randrange(1, r.cmdsn + 1), 0)
+            r.send_pdu(bhs)
+    if rng.random() < 0.7:
+        bhs = bytearray(ic.BHS_LEN)
+        bhs[0] = ic.OP_LOGOUT_REQ | 0x40
+        bhs[1] = 0x80
+        struct.pack_into('>I', bhs, 16, r.next_itt())
+        struct.pack_into('>II', bhs, 24, r.cmdsn, r.exp_statsn)
+        r.send_pdu(bhs)
+    return r.pdus
+
+
+EDGE = [0, 1, 0x7f, 0x80, 0xfe, 0xff]
+
+
+def mutate(rng, pdus):
+    pdus = list(pdus)
+    for _ in range(rng.randrange(1, 5)):
+        if not pdus:
+            break
+        i = rng.randrange(len(pdus))
+        p = bytearray(pdus[i])
+        m = rng.randrange(9)
+        if not p:
+            continue
+        if m == 0:                            # flip bits anywhere
+            for _ in range(rng.randrange(1, 8)):
+                j = rng.randrange(len(p))
+                p[j] ^= 1 << rng.randrange(8)
+        elif m == 1:                          # a header byte to an edge value
+            p[rng.randrange(min(48, len(p)))] = rng.choice(EDGE)
+        elif m == 2 and len(p) >= 8:          # the data segment or AHS length
+            if rng.random() < 0.5:
+                p[5:8] = struct.pack('>I', rng.choice([0, 1, 3, 8192, 262145, 0xffffff,
+                                                      rng.randrange(1 << 24)]))[1:]
+            else:
+                p[4] = rng.choice(EDGE)
+        elif m == 3 and len(p) >= 24:         # ITT, TTT, CmdSN, ExpStatSN, offsets
+            off = rng.choice([16, 20, 24, 28, 32, 36, 40, 44])
+            if off + 4 <= len(p):
+                p[off:off + 4] = struct.pack('>I', rng.choice([0, 1, 0xffffffff, 0x7fffffff,
+                                                               rng.randrange(1 << 32)]))
+        elif m == 4:                          # truncate
+            p = p[:rng.randrange(len(p))]
+        elif m == 5:                          # drop
+            del pdus[i]
+            continue
+        elif m == 6:                          # duplicate
+            pdus.insert(i, bytes(p))
+        elif m == 7 and len(pdus) > 1:        # swap
+            j = rng.randrange(len(pdus))
+            pdus[i], pdus[j] = pdus[j], pdus[i]
+            continue
+        else:                                 # random bytes in between
+            pdus.insert(i, rng.randbytes(rng.randrange(1, 96)))
+            continue
+        pdus[i] = bytes(p)
+    return pdus
+
+
+def run_session(host, port, target, seed):
+    rng = random.Random(seed)
+    pdus = build_session(rng, target)
+    if rng.random() < 0.9:
+        pdus = mutate(rng, pdus)
+    s = socket.create_connection((host, port), timeout=5)
+    s.settimeout(0.05)
+    chatty = rng.random() < 0.5
+    try:
+        for p in pdus:
+            s.sendall(p)
+            if chatty:
+                try:
+                    s.recv(1 << 20)
+                except socket.timeout:
+                    pass
+        end = time.time() + 0.3
+        while time.time() < end:
+            try:
+                if not s.recv(1 << 20):
+                    break
+            except socket.timeout:
+                pass
+    except OSError:
+        pass                                  # the target may close on us at any point
+    finally:
+        if rng.random() < 0.5:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+        s.close()
+
+
+def regress_data_out_for_a_write_waiting_for_its_cmdsn(host, port, target):
+    """Found by this fuzzer: unsolicited Data-Out completing the data of a WRITE that still
+    waited for its CmdSN turn submitted it at once, and again when its turn came: the SCSI
+    task was queued twice (a looping task list, crashes). It must run once, in order."""
+    c = ic.Connection(host, port, timeout=10)
+    c.initial_r2t = False
+    c.immediate_data = True
+    c.login(target=target)
+    c.scsi(ic.test_unit_ready())
+    first = c.cmdsn
+    data = bytes(range(256)) * 4
+    c.cmdsn = first + 1                      # the command before it is late
+    bhs, witt = c.scsi_bhs(ic.write10(100, 2), len(data), write=True, final=False)
+    c.send_pdu(bhs, data[:512])
+    c._send_data_out(witt, 0xFFFFFFFF, data, 512, 512, 0)
+    time.sleep(0.2)
+    c.cmdsn = first
+    bhs, titt = c.scsi_bhs(ic.test_unit_ready(), 0)
+    c.cmdsn = first + 2
+    c.send_pdu(bhs)
+    got = {}
+    c.sock.settimeout(1.0)
+    try:
+        while True:
+            pdu = c.recv_pdu()
+            if pdu.opcode == ic.OP_SCSI_RSP:
+                got.setdefault(pdu.itt, []).append(pdu.bhs[3])
+    except socket.timeout:
+        pass
+    c.sock.settimeout(10)
+    fc.check('regression: a WRITE completed by Data-Out while it waits for its CmdSN runs '
+             'once, after the command before it', got == {witt: [0], titt: [0]}, str(got))
+    status, _, back = c.scsi(ic.read10(100, 2), read_len=len(data))
+    fc.check('regression: ... and its data is on the LUN', status == 0 and back == data)
+    c.logout()
+    c.close()
+
+
+REGRESSIONS = [regress_data_out_for_a_write_waiting_for_its_cmdsn]
+
+
+def main():
+    host, port, target, sock, pid, seconds = sys.argv[1], int(sys.argv[2]), sys.argv[3], \
+        sys.argv[4], int(sys.argv[5]), float(sys.argv[6])
+    args = sys.argv[7:]
+    base = int(args[args.index('--seed') + 1]) if '--seed' in args else \
+        random.randrange(1 << 30)
+    if '--replay' in args:
+        run_session(host, port, target, int(args[args.index('--replay') + 1]))
+        fc.check('target alive after replaying the session', fc.alive(pid))
+        return fc.exit_status()
+    threads_n = int(args[args.index('--threads') + 1]) if '--threads' in args else 4
+    limit = int(args[args.index('--sessions') + 1]) if '--sessions' in args else None
+    print('net_fuzz: base seed %d, %.0f s, %d connections at once%s' %
+          (base, seconds, threads_n, ', %d sessions' % limit if limit else ''), flush=True)
+    start = fc.pool_stats(sock)
+    for fn in REGRESSIONS:
+        try:
+            fn(host, port, target)
+        except (OSError, ic.ProtocolError) as e:
+            fc.check('regression %s' % fn.__name__, False, repr(e))
+    got = fc.wait_pools(sock, start)
+    fc.check('pools back to their start values after the regression sessions', got == start,
+             'now %s, at start %s' % (got, start))
+    stop = time.time() + seconds
+    counts = [0] * threads_n
+    last = [None] * threads_n
+    dead = threading.Event()
+    crashed = []
+
+    def worker(w):
+        n = 0
+        while time.time() < stop and not dead.is_set() and \
+                (limit is None or n * threads_n + w < limit):
+            seed = base + w + threads_n * n
+            last[w] = seed
+            try:
+                run_session(host, port, target, seed)
+            except OSError:
+                if not fc.alive(pid):
+                    dead.set()
+                    return
+            except Exception as e:  # a bug of the fuzzer itself
+                crashed.append('seed %d: %r' % (seed, e))
+                return
+            n += 1
+            counts[w] = n
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(threads_n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    total = sum(counts)
+    print('net_fuzz: %d sessions' % total, flush=True)
+    fc.check('the fuzzer ran (%d sessions, no error of its own)' % total,
+             not crashed and total >= min(limit or 4 * seconds, 4 * seconds),
+             '; '.join(crashed[:3]))
+    ok = fc.check('target alive after %d mutated sessions' % total, fc.alive(pid),
+                  'last seeds %s (replay with --replay SEED)' % last)
+    if not ok:
+        return fc.exit_status()
+    try:
+        fc.rpc(sock, 'spdk_get_version', timeout=10)
+        fc.check('the target still answers RPCs', True)
+    except (OSError, RuntimeError) as e:
+        fc.check('the target still answers RPCs', False, '%r; last seeds %s' % (e, last))
+        return fc.exit_status()
+    got = fc.wait_pools(sock, start, timeout=30)
+    fc.check('pools, sessions and connections back to their start values', got == start,
+             'now %s, at start %s; base seed %d' % (got, start, base))
+    try:
+        c = ic.Connection(host, port, timeout=10)
+        c.login(target=target)
+        status, _, data = c.scsi(ic.read10(0, 8), read_len=8 * BS)
+        c.logout()
+        c.close()
+        fc.check('a clean session logs in and reads', status == 0 and len(data) == 8 * BS)
+    except (OSError, ic.ProtocolError) as e:
+        fc.check('a clean session logs in and reads', False, repr(e))
+    return fc.exit_status()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
