@@ -4,6 +4,7 @@
 #   make test       install dependencies, build, run every unit and integration test
 #   make test-asan  the same on an ASan+UBSan debug build, then back to the tree's own options
 #   make fuzz       run each libFuzzer target for FUZZ_TIME seconds (default 60; doc/testing.md)
+#   make soak       mixed traffic, disconnects and RPC changes for DURATION seconds (default 60)
 #   make install    install under the configured prefix
 #   make clean      remove build output
 
@@ -16,7 +17,7 @@ Q := @
 endif
 
 .PHONY: all lib app test-build clean install run test test-asan test-unit test-integration \
-	format format-check deps fuzz
+	format format-check deps fuzz soak
 
 all: app test-build
 
@@ -73,6 +74,11 @@ test-asan: deps
 # Inputs that crash are saved in test/fuzz/crashes/<target>/.
 fuzz: deps
 	$(Q)scripts/fuzz.sh --time $(or $(FUZZ_TIME),60) $(FUZZ_TARGETS)
+
+# Several clients, random disconnects and reconfiguration against one target for DURATION
+# seconds, data verified (test/soak/soak.sh; doc/testing.md).
+soak: all
+	$(Q)bash test/soak/soak.sh $(or $(DURATION),60)
 
 test-unit: all
 	$(Q)test/run_tests.sh unit

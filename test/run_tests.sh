@@ -95,7 +95,7 @@ if [ "$what" = all ] || [ "$what" = integration ]; then
 		run_integration "$script"
 	done < <(find "$rootdir/test" -mindepth 2 -type f -name '*.sh' -path '*/test/*/*' \
 		! -path '*/test/common/*' ! -path '*/test/perf/*' ! -path '*/test/unit/*' \
-		! -path '*/test/vm/common/*' ! -path '*/test/vm/*/guest/*' \
+		! -path '*/test/vm/common/*' ! -path '*/test/vm/*/guest/*' ! -path '*/test/soak/*' \
 		! -name 'run_tests.sh' | sort)
 fi
 
