@@ -286,8 +286,8 @@ workloads=(
 
 declare -A qemu_count=()
 
-# run_tool NAME TOOL QD BYTES PATTERN SECONDS PIN: run one initiator against PORT/LUN; prints
-# "<IOPS> <I/Os>" (I/Os as the initiator counts them).
+# run_tool NAME TOOL QD BYTES PATTERN SECONDS: run one initiator (on core 1) against PORT/LUN;
+# prints "<IOPS> <I/Os>" (I/Os as the initiator counts them).
 run_tool() {
 	local name=$1 tool=$2 qd=$3 bytes=$4 pattern=$5 secs=$6 out iops count t opts
 	local url="iscsi://127.0.0.1:$PORT/$iqn/$LUN"
