@@ -70,6 +70,29 @@ ut_open(const char *path, int flags, ...)
 	return open(path, flags, mode);
 }
 
+/* The backing file is opened by lib/bdev/bdev_file.c, linked from the bdev library: the test
+ * programs link with -Wl,--wrap=open so that its open() is this one. */
+int __real_open(const char *path, int flags, ...);
+int __wrap_open(const char *path, int flags, ...);
+
+int
+__wrap_open(const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+	va_list ap;
+
+	if (flags & O_CREAT) {
+		va_start(ap, flags);
+		mode = (mode_t)va_arg(ap, int);
+		va_end(ap);
+	}
+	if (g_refuse_direct && (flags & O_DIRECT)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return __real_open(path, flags, mode);
+}
+
 static uint64_t
 ut_now_ms(void)
 {
