@@ -17,7 +17,7 @@ import iscsi_client as ic
 
 BS = 512
 BLOCKS = 64                  # 32 KiB a write
-REGION = 32768               # blocks per writer (16 MiB)
+REGION = 262144              # blocks per writer (128 MiB): far more than a few seconds' work
 
 
 def data_for(tag, lba):
