@@ -27,6 +27,9 @@ struct keel_bdev_module {
 	size_t io_ctx_size;
 	/** Append module-wide options as {"method","params"} (not per-bdev ones). NULL: none. */
 	void (*config_json)(struct json_object *array);
+	/** A bdev of another module was just registered (called from keel_bdev_register, on
+	 * its thread): a virtual bdev module builds on it if configured to. NULL: none. */
+	void (*examine)(struct keel_bdev *bdev);
 	TAILQ_ENTRY(keel_bdev_module) link;
 };
 

@@ -309,6 +309,19 @@ bdev_uuid_is_null(const uint8_t uuid[16])
 	return memcmp(uuid, zero, 16) == 0;
 }
 
+/* Offer a new bdev to the modules that build on others (split). */
+static void
+bdev_examine(struct keel_bdev *bdev)
+{
+	struct keel_bdev_module *m;
+
+	TAILQ_FOREACH(m, &g_bdev_mgr.modules, link) {
+		if (m->examine != NULL && m != bdev->module) {
+			m->examine(bdev);
+		}
+	}
+}
+
 int
 keel_bdev_register(struct keel_bdev *bdev)
 {
@@ -368,6 +381,7 @@ keel_bdev_register(struct keel_bdev *bdev)
 	pthread_mutex_unlock(&g_bdev_mgr.lock);
 	KEEL_INFOLOG(bdev, "registered bdev %s (%" PRIu64 " blocks of %u bytes, uuid %s)\n",
 		     bdev->name, bdev->blockcnt, bdev->blocklen, uuid);
+	bdev_examine(bdev);
 	return 0;
 }
 

@@ -21,6 +21,7 @@ from . import config
 from . import subsystem
 from . import bdev
 from . import nvme
+from . import split
 from . import iscsi
 
 from .app import rpc_get_methods, spdk_get_version
@@ -28,7 +29,7 @@ from .framework import framework_start_init, framework_wait_init
 from .config import save_config, load_config, save_subsystem_config, load_subsystem_config
 
 # The modules whose add_parsers() contribute rpc.py sub-commands, in --help order.
-COMMAND_MODULES = (framework, app, config, log, bdev, nvme, iscsi)
+COMMAND_MODULES = (framework, app, config, log, bdev, split, nvme, iscsi)
 
 
 def add_parsers(subparsers):
