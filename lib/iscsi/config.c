@@ -1002,6 +1002,13 @@ config_write_target(struct json_object *array, struct iscsi_tgt_node *target)
 	struct json_object *r;
 	char host[KEEL_SOCK_ADDR_LEN + 2], port[8];
 
+	if (keel_scsi_dev_get_first_lun(target->dev) == NULL) {
+		/* Every LUN went away (deleted or hot-removed bdevs). iscsi_create_target_node
+		 * needs one, so writing the node would make the whole configuration fail to load. */
+		KEEL_WARNLOG("target %s has no LUN left: not written to the configuration\n",
+			     target->name);
+		return;
+	}
 	config_add_call(array, "iscsi_create_target_node", iscsi_tgt_node_to_json(target));
 	TAILQ_FOREACH (map, &target->pg_maps, link) {
 		if (map->redirect_host[0] == '\0') {

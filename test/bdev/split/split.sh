@@ -111,7 +111,6 @@ check "qemu-img reads the whole base" timeout 120 \
 check "part 1's data is at 16 MiB of the base" \
 	cmp "$TEST_TMP/p1.img" <(tail -c +$((16 * 1024 * 1024 + 1)) "$TEST_TMP/base.out" | head -c $((16 * 1024 * 1024)))
 rpc "$sock" iscsi_delete_target_node "$iqn:base" > /dev/null
-rpc "$sock" iscsi_delete_target_node "$iqn:parts" > /dev/null
 
 # Fixed-size parts, and the parts going away with their base and coming back with it.
 out=$(rpc "$sock" construct_split_vbdev Malloc0 3 -s 8)
@@ -125,6 +124,9 @@ check "a new Malloc0 is split again" test "$(names "$sock")" = "Malloc0 Malloc0p
 # save_config, then a restart with --json gives the same split.
 rpc "$sock" save_config > "$TEST_TMP/config.json"
 check "save_config writes bdev_split_create" grep -q '"bdev_split_create"' "$TEST_TMP/config.json"
+check "save_config leaves out the target whose LUNs all went with the split" \
+	bash -c "! grep -q '$iqn:parts' '$TEST_TMP/config.json'"
+check "... and says so" grep -q "target $iqn:parts has no LUN left" "$log"
 stop_tgt "$TGT_PID" 10
 check "SIGTERM with a split exits 0" test $? -eq 0
 if start_tgt "$sock" "$log.2" -m 0x1 "${mem[@]}" --json "$TEST_TMP/config.json"; then
