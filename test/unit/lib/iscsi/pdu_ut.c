@@ -183,7 +183,9 @@ record(struct iscsi_conn *conn, struct iscsi_pdu *pdu)
 	g_got.op = pdu->bhs.opcode & KEEL_ISCSI_OPCODE_MASK;
 	g_got.data_len = pdu->data_len;
 	g_got.ahs_len = pdu->ahs_len;
-	memcpy(g_got.data, pdu->data, KEEL_MIN(pdu->data_len, sizeof(g_got.data)));
+	if (pdu->data_len > 0) { /* no data: pdu->data may be NULL */
+		memcpy(g_got.data, pdu->data, KEEL_MIN(pdu->data_len, sizeof(g_got.data)));
+	}
 	return 0;
 }
 
