@@ -807,7 +807,10 @@ iscsi_params_finish(struct iscsi_conn *conn)
 	}
 	if (conn->login.tsih == 0 && !sp->discovery &&
 	    sp->first_burst_length > sp->max_burst_length) {
-		if (conn->login.keys_seen & (1ull << params_key_index("FirstBurstLength"))) {
+		/* An offer answered Irrelevant (InitialR2T=Yes, ImmediateData=No) left the
+		 * default in place: that is not the initiator's value. */
+		if ((conn->login.keys_seen & (1ull << params_key_index("FirstBurstLength"))) &&
+		    !(sp->initial_r2t && !sp->immediate_data)) {
 			ISCSI_CONN_ERRLOG(conn, "FirstBurstLength %u exceeds MaxBurstLength %u\n",
 					  sp->first_burst_length, sp->max_burst_length);
 			return KEEL_ISCSI_LOGIN_INITIATOR_ERROR;
