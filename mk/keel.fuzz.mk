@@ -5,6 +5,7 @@
 # (./configure --with-fuzzer) each is also linked with libFuzzer as <name>. A target links the
 # libraries listed in <name>_LIBS, in link order (default: all of them); a target is left out
 # while one of its libraries is not in KEEL_ALL_LIBS yet. `make print-targets` lists the others.
+# <name>_LDFLAGS adds linker flags of its own (e.g. -Wl,--wrap=<function>).
 
 include $(KEEL_ROOT_DIR)/mk/keel.common.mk
 
@@ -31,11 +32,13 @@ print-targets:
 
 $(FUZZ_REGRESS): %_regress: %.o $(FUZZ_MAIN_OBJ) $$(call keel_lib_files,$$(call fuzz_libs,$$*))
 	@$(if $(Q),echo "  LINK $(subst $(KEEL_ROOT_DIR)/,,$(abspath $@))")
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(FUZZ_MAIN_OBJ) $(call keel_link_libs,$(call fuzz_libs,$*))
+	$(Q)$(CC) $(ALL_LDFLAGS) $($*_LDFLAGS) -o $@ $< $(FUZZ_MAIN_OBJ) \
+		$(call keel_link_libs,$(call fuzz_libs,$*))
 
 $(FUZZ_FUZZERS): %: %.o $$(call keel_lib_files,$$(call fuzz_libs,$$*))
 	@$(if $(Q),echo "  LINK $(subst $(KEEL_ROOT_DIR)/,,$(abspath $@))")
-	$(Q)$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $< $(call keel_link_libs,$(call fuzz_libs,$*))
+	$(Q)$(CC) $(ALL_LDFLAGS) $($*_LDFLAGS) -fsanitize=fuzzer -o $@ $< \
+		$(call keel_link_libs,$(call fuzz_libs,$*))
 
 clean:
 	$(Q)rm -f $(OBJS) $(OBJS:.o=.d) $(OBJS:.o=.gcno) $(OBJS:.o=.gcda) $(FUZZ_TARGETS) \
