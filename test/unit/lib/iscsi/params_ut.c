@@ -672,7 +672,7 @@ first_burst_above_max_burst_fails_at_the_end_unless_it_is_the_default(void)
 	 * default that stayed is not the initiator's, and comes down too. */
 	conn = neg_conn(UT_OP, false, 0);
 	CU_ASSERT(neg(conn, "InitialR2T=Yes\nImmediateData=No\nMaxBurstLength=16384\n"
-		      "FirstBurstLength=16384\n") == 0);
+			    "FirstBurstLength=16384\n") == 0);
 	CU_ASSERT(answer_is(conn, "FirstBurstLength", "Irrelevant"));
 	CU_ASSERT(iscsi_params_finish(conn) == 0);
 	CU_ASSERT(conn->login.sess_params.first_burst_length == 16384);
