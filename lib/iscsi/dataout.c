@@ -43,7 +43,7 @@ iscsi_op_data_out_hdr(struct iscsi_conn *conn, struct iscsi_pdu *pdu)
 
 	iscsi_conn_update_exp_statsn(conn, keel_from_be32(d->exp_statsn));
 	task = iscsi_conn_find_task(conn, itt);
-	if (task == NULL || !task->write || task->scsi_queued) {
+	if (task == NULL || !task->write || task->scsi_queued || task->data_error) {
 		ISCSI_CONN_ERRLOG(conn, "Data-Out for unknown or finished task 0x%08x\n", itt);
 		iscsi_conn_send_reject(conn, &pdu->bhs, KEEL_ISCSI_REJECT_INVALID_PDU_FIELD);
 		return 1;
@@ -72,14 +72,21 @@ iscsi_op_data_out_hdr(struct iscsi_conn *conn, struct iscsi_pdu *pdu)
 		iscsi_conn_send_reject(conn, &pdu->bhs, KEEL_ISCSI_REJECT_PROTOCOL_ERROR);
 		return 1;
 	}
-	if (keel_from_be32(d->datasn) != task->datasn_out) {
-		/* RFC 7143 7.1.2: a DataSN out of order means a lost or repeated PDU. Without
-		 * recovery (ErrorRecoveryLevel 0) the command cannot complete: reject the PDU and
-		 * end the command with a data phase error. */
-		ISCSI_CONN_ERRLOG(conn, "Data-Out with DataSN %u where %u was due (task 0x%08x)\n",
-				  keel_from_be32(d->datasn), task->datasn_out, itt);
+	if (keel_from_be32(d->datasn) != task->datasn_out || off != task->data_received) {
+		/* RFC 7143 7.1.2: a DataSN out of order means a lost or repeated PDU. With
+		 * DataPDUInOrder and DataSequenceInOrder (13.19, 13.20: Yes is all keel
+		 * negotiates) each Data-Out starts where the data before it ended; a gap or an
+		 * overlap would leave bytes of the buffer that were never sent, counted as
+		 * received. Without recovery (ErrorRecoveryLevel 0) the command cannot complete:
+		 * reject the PDU and end the command with a data phase error, at once or, for a
+		 * command still waiting for its CmdSN, in its turn. */
+		ISCSI_CONN_ERRLOG(conn, "Data-Out with DataSN %u, offset %u where %u, %u was due "
+				  "(task 0x%08x)\n", keel_from_be32(d->datasn), off, task->datasn_out,
+				  task->data_received, itt);
 		iscsi_conn_send_reject(conn, &pdu->bhs, KEEL_ISCSI_REJECT_PROTOCOL_ERROR);
-		if (!task->pending) {
+		if (task->pending) {
+			task->data_error = true;
+		} else {
 			iscsi_task_fail(task, KEEL_SCSI_SENSE_ABORTED_COMMAND, 0x4b00);
 		}
 		return 1;

@@ -248,6 +248,7 @@ struct iscsi_task {
 	bool write;
 	bool scsi_queued;		/* handed to the SCSI layer */
 	bool pending;			/* on the session's CmdSN reorder queue */
+	bool data_error;		/* a Data-Out was refused while pending: fails in its turn */
 	bool completed;			/* SCSI layer done */
 	bool aborted;
 	uint64_t start_tsc;

@@ -379,6 +379,11 @@ iscsi_task_data_ready(struct iscsi_task *task)
 		iscsi_task_free(task);
 		return;
 	}
+	if (task->data_error) {
+		/* A Data-Out of it was refused while it waited (dataout.c). */
+		iscsi_task_fail(task, KEEL_SCSI_SENSE_ABORTED_COMMAND, 0x4b00);
+		return;
+	}
 	if (task->write && task->data_received < task->buf_len) {
 		/* Unsolicited data may still come up to unsolicited_end; R2T the rest. */
 		if (task->next_r2t_offset < task->unsolicited_end) {
