@@ -1055,36 +1055,128 @@ data_out_beyond_the_expected_transfer_length_is_rejected(void)
 	teardown();
 }
 
+/* A SCSI Response with CHECK CONDITION, ABORTED COMMAND, DATA PHASE ERROR (4Bh/00h). */
 static void
-data_out_sent_again_over_data_already_received_drops_the_connection(void)
+check_data_phase_error(int i, uint32_t itt)
+{
+	const uint8_t *sense;
+
+	CU_ASSERT_FATAL(i < g_num_pdus);
+	CU_ASSERT(op_of(i) == KEEL_ISCSI_OP_SCSI_RSP);
+	CU_ASSERT(be32_at(i, 16) == itt);
+	CU_ASSERT(g_pdus[i].bhs[3] == KEEL_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT_FATAL(g_pdus[i].len >= 2 + 14);
+	sense = g_pdus[i].data + 2;
+	CU_ASSERT((sense[2] & 0xf) == KEEL_SCSI_SENSE_ABORTED_COMMAND);
+	CU_ASSERT(sense[12] == 0x4b && sense[13] == 0x00);
+}
+
+static void
+data_out_that_overlaps_or_skips_data_ends_the_command_with_a_data_phase_error(void)
 {
 	struct ut_params p = g_defaults;
 	uint32_t ttt;
 
-	p.initial_r2t = false;
-	p.immediate_data = true;
-	p.first_burst = 8192;
-	p.max_burst = 8192;
+	p.immediate_data = false;
 	setup(&p);
-	fill_pattern(12);
+	fill_pattern(17);
+	/* The same 16 KiB twice: as many bytes as the R2T asked for, half of them never sent.
+	 * DataPDUInOrder=Yes (all keel negotiates): offsets must follow on. */
+	ttt = start_write(0x27, 1600);
+	send_data_out(0x27, ttt, 0, 0, g_pattern, 16384, false);
+	send_data_out(0x27, ttt, 1, 0, g_pattern, 16384, true);
+	pump();
+	parse();
+	CU_ASSERT(g_num_exec == 0);
+	CU_ASSERT_FATAL(g_num_pdus == 2);
+	CU_ASSERT(op_of(0) == KEEL_ISCSI_OP_REJECT);
+	CU_ASSERT(g_pdus[0].bhs[2] == KEEL_ISCSI_REJECT_PROTOCOL_ERROR);
+	check_data_phase_error(1, 0x27);
+	CU_ASSERT(g_conn->num_active == 0);
+	consume();
+
+	/* A gap: 8 KiB, then the last 16 KiB of the 32. */
+	ttt = start_write(0x28, 1700);
+	send_data_out(0x28, ttt, 0, 0, g_pattern, 8192, false);
+	send_data_out(0x28, ttt, 1, 16384, g_pattern + 16384, 16384, true);
+	pump();
+	parse();
+	CU_ASSERT(g_num_exec == 0);
+	CU_ASSERT_FATAL(g_num_pdus == 2);
+	CU_ASSERT(op_of(0) == KEEL_ISCSI_OP_REJECT);
+	check_data_phase_error(1, 0x28);
+	CU_ASSERT(g_conn->num_active == 0);
+	consume();
+
+	/* Data-Out over the immediate data. */
 	{
 		uint8_t cdb[16];
 
-		/* 8 KiB immediate, then R2T 8 KiB: data for both halves twice over. */
-		cdb_rw10(cdb, 0x2a, 1500, 16384 / UT_BLKLEN);
-		send_cmd(0x26, 1, CMD_W | CMD_F, 16384, cdb, g_pattern, 8192);
+		g_sess->params.immediate_data = true;
+		cdb_rw10(cdb, 0x2a, 1750, 16384 / UT_BLKLEN);
+		send_cmd(0x2d, g_sess->exp_cmdsn, CMD_W | CMD_F, 16384, cdb, g_pattern, 8192);
+		pump();
+		parse();
+		CU_ASSERT_FATAL(g_num_pdus == 1);
+		check_r2t(0, 0x2d, 0, 8192, 8192);
+		ttt = be32_at(0, 20);
+		consume();
+		send_data_out(0x2d, ttt, 0, 4096, g_pattern + 4096, 8192, true);
+		pump();
+		parse();
+		CU_ASSERT(g_num_exec == 0);
+		CU_ASSERT_FATAL(g_num_pdus == 2);
+		CU_ASSERT(op_of(0) == KEEL_ISCSI_OP_REJECT);
+		check_data_phase_error(1, 0x2d);
+		consume();
 	}
+
+	/* The connection goes on. */
+	ttt = start_write(0x29, 1800);
+	send_burst(0x29, ttt, 0, g_pattern, 32768, 8192);
 	pump();
 	parse();
 	CU_ASSERT_FATAL(g_num_pdus == 1);
-	check_r2t(0, 0x26, 0, 8192, 8192);
-	ttt = be32_at(0, 20);
+	check_rsp(0, 0x29, KEEL_SCSI_STATUS_GOOD, 0, 0);
 	consume();
-	send_data_out(0x26, ttt, 0, 8192, g_pattern + 8192, 4096, false);
-	send_data_out(0x26, ttt, 1, 8192, g_pattern + 8192, 8192, true);
+	check_disk(1800, 32768, 0);
+	teardown();
+}
+
+static void
+bad_unsolicited_data_of_a_command_waiting_for_its_cmdsn_fails_it_in_its_turn(void)
+{
+	struct ut_params p = g_defaults;
+	uint8_t cdb[16], tur[16] = {0};
+
+	p.initial_r2t = false;
+	p.first_burst = 65536;
+	setup(&p);
+	fill_pattern(18);
+	/* CmdSN 2 waits for 1; its unsolicited data comes with a wrong DataSN. */
+	cdb_rw10(cdb, 0x2a, 1900, 16384 / UT_BLKLEN);
+	send_cmd(0x2a, 2, CMD_W, 16384, cdb, NULL, 0);
+	send_data_out(0x2a, UT_RESERVED, 0, 0, g_pattern, 8192, false);
+	send_data_out(0x2a, UT_RESERVED, 5, 8192, g_pattern + 8192, 8192, true);
 	pump();
 	parse();
-	CU_ASSERT(g_conn_freed);
+	CU_ASSERT_FATAL(g_num_pdus == 1);
+	CU_ASSERT(op_of(0) == KEEL_ISCSI_OP_REJECT);
+	CU_ASSERT(g_num_exec == 0);
+	consume();
+	/* Its turn: it ends with a data phase error, and the commands after it run. */
+	send_cmd(0x2b, 3, CMD_F, 0, tur, NULL, 0);
+	send_cmd(0x2c, 1, CMD_F, 0, tur, NULL, 0);
+	pump();
+	parse();
+	CU_ASSERT_FATAL(g_num_exec == 2);
+	CU_ASSERT(g_exec[0] == 0x2c && g_exec[1] == 0x2b);
+	CU_ASSERT_FATAL(g_num_pdus == 3);
+	check_data_phase_error(0, 0x2a);
+	check_rsp(1, 0x2c, KEEL_SCSI_STATUS_GOOD, 0, 0);
+	check_rsp(2, 0x2b, KEEL_SCSI_STATUS_GOOD, 0, 0);
+	CU_ASSERT(g_sess->exp_cmdsn == 4);
+	CU_ASSERT(g_conn->num_active == 0);
 	consume();
 	teardown();
 }
@@ -1459,7 +1551,8 @@ static const struct keel_ut_test g_tests[] = {
 	KEEL_UT_TEST(data_out_past_the_r2t_or_the_first_burst_is_rejected),
 	KEEL_UT_TEST(unsolicited_data_out_past_first_burst_length_is_rejected),
 	KEEL_UT_TEST(data_out_beyond_the_expected_transfer_length_is_rejected),
-	KEEL_UT_TEST(data_out_sent_again_over_data_already_received_drops_the_connection),
+	KEEL_UT_TEST(data_out_that_overlaps_or_skips_data_ends_the_command_with_a_data_phase_error),
+	KEEL_UT_TEST(bad_unsolicited_data_of_a_command_waiting_for_its_cmdsn_fails_it_in_its_turn),
 	KEEL_UT_TEST(a_read_is_split_at_max_recv_data_segment_length_with_status_in_the_last),
 	KEEL_UT_TEST(read_residuals_report_overflow_and_underflow_in_the_last_data_in),
 	KEEL_UT_TEST(a_failed_read_gets_a_scsi_response_with_sense_and_no_data_in),
