@@ -542,12 +542,15 @@ client_read(int fd, struct rsp_stream *s, bool *eof)
 	return total;
 }
 
-/* Once the client has gone, the connection must be freed and every pool full again. */
+/* Once the client has gone, the connection must be freed and every pool full again, and the
+ * threads idle (no message still on its way to what was freed: it would run during the next
+ * input, which would then be blamed for it). */
 static void
 check_teardown(void)
 {
 	size_t pdus = 0, tasks = 0, bufs = 0;
 	uint32_t sessions = 0;
+	unsigned int quiet = 0;
 	bool conns = true;
 	int i;
 
@@ -560,10 +563,10 @@ check_teardown(void)
 		tasks = keel_mempool_count(g_iscsi.task_pool);
 		bufs = keel_mempool_count(g_iscsi.buf_pool);
 		if (!conns && sessions == 0 && pdus == g_start_pdus && tasks == g_start_tasks &&
-		    bufs == g_start_bufs) {
+		    bufs == g_start_bufs && quiet >= FUZZ_SETTLE_ROUNDS) {
 			return;
 		}
-		poll_round();
+		quiet = poll_round() != 0 ? 0 : quiet + 1;
 	}
 	fprintf(stderr,
 		"iscsi_pdu_fuzz: leak: after the client closed, %s, %u sessions, "
@@ -578,7 +581,8 @@ check_teardown(void)
  * from its header, with the digests the target agreed to); before each PDU that is not for
  * immediate delivery (I bit clear) the target is left to finish what it was doing, as an
  * initiator waits for its answers. Immediate PDUs (task management, NOP-Out, and whatever the
- * input marks so) go at once, so that they can overtake commands still running.
+ * input marks so) go in the same write as the PDU before them, so that the target reads them
+ * together and they can overtake commands still running.
  */
 static size_t
 input_pdu_len(const uint8_t *p, size_t left, const struct rsp_stream *s)
@@ -651,11 +655,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fd = client_connect();
 	g_inputs++;
 	while (pos < size && !eof) {
-		immediate = (data[pos] & KEEL_ISCSI_IMMEDIATE) != 0;
-		if (!immediate) {
+		if ((data[pos] & KEEL_ISCSI_IMMEDIATE) == 0) {
 			settle(fd, &s, FUZZ_SETTLE_ROUNDS, &eof);
 		}
+		/* This PDU and the immediate ones after it go in one write. */
 		len = input_pdu_len(data + pos, size - pos, &s);
+		immediate = (data[pos] & KEEL_ISCSI_IMMEDIATE) != 0;
+		while (pos + len < size && (data[pos + len] & KEEL_ISCSI_IMMEDIATE) != 0) {
+			len += input_pdu_len(data + pos + len, size - pos - len, &s);
+			immediate = true;
+		}
 		if (!send_all(fd, data + pos, len, &s, &eof)) {
 			break;
 		}
