@@ -16,6 +16,9 @@ Usage: $0 -k KERNEL -i INITRD -c CONSOLE_LOG -C CTL -l SOCAT_LOG [options] [-- Q
   -l SOCAT_LOG     file for socat's own messages (never its stdout: that is the guest's TCP)
   -f G:P=H:Q       forward guest connections to G:P (e.g. 10.0.2.100:3260) to H:Q on the host
                    (127.0.0.1 only); repeat for more
+  -F H:P=G:Q       forward host connections to H:P (127.0.0.1 only) to the guest's port Q at
+                   its address G (10.0.2.15); repeat for more
+  -M SOCKET        QEMU's monitor (QMP) on this Unix socket, for device_del and device_add
   -m MIB           guest memory (default 768)
   -a ARGS          extra kernel command line
   -t SECONDS       hard limit of the run (default 600); QEMU is killed after it
@@ -23,9 +26,9 @@ Usage: $0 -k KERNEL -i INITRD -c CONSOLE_LOG -C CTL -l SOCAT_LOG [options] [-- Q
 EOF2
 }
 
-kernel="" initrd="" console="" ctl="" socat_log="" mem=768 append="" limit=600
-fwds=()
-while getopts "k:i:c:C:l:f:m:a:t:h" opt; do
+kernel="" initrd="" console="" ctl="" socat_log="" mem=768 append="" limit=600 qmp=""
+fwds=() hostfwds=()
+while getopts "k:i:c:C:l:f:F:M:m:a:t:h" opt; do
 	case $opt in
 	k) kernel=$OPTARG ;;
 	i) initrd=$OPTARG ;;
@@ -33,6 +36,8 @@ while getopts "k:i:c:C:l:f:m:a:t:h" opt; do
 	C) ctl=$OPTARG ;;
 	l) socat_log=$OPTARG ;;
 	f) fwds+=("$OPTARG") ;;
+	F) hostfwds+=("$OPTARG") ;;
+	M) qmp=$OPTARG ;;
 	m) mem=$OPTARG ;;
 	a) append=$OPTARG ;;
 	t) limit=$OPTARG ;;
@@ -69,6 +74,23 @@ for f in "${fwds[@]}"; do
 	netdev+=",guestfwd=tcp:$guest-cmd:socat -lf $socat_log - TCP:$host"
 done
 
+for f in "${hostfwds[@]}"; do
+	host=${f%%=*}
+	guest=${f#*=}
+	case $host in
+	127.0.0.1:[0-9]*) ;;
+	*)
+		echo "qemu_launch.sh: host forwards listen on 127.0.0.1 only, not '$host'" >&2
+		exit 2
+		;;
+	esac
+	netdev+=",hostfwd=tcp:$host-$guest"
+done
+monitor=()
+if [ -n "$qmp" ]; then
+	monitor=(-qmp "unix:$qmp,server=on,wait=off")
+fi
+
 rm -f "$ctl.in" "$ctl.out"
 mkfifo "$ctl.in" "$ctl.out"
 
@@ -88,4 +110,4 @@ exec timeout -k 5 "$limit" qemu-system-x86_64 \
 	-chardev file,id=con,path="$console" -serial chardev:con \
 	-chardev pipe,id=ctl,path="$ctl" -serial chardev:ctl \
 	-netdev "$netdev" -device virtio-net-pci,netdev=net0,romfile= \
-	"$@"
+	"${monitor[@]}" "$@"
