@@ -203,19 +203,25 @@ iscsi_send_scsi_rsp(struct iscsi_task *task)
 	iscsi_conn_send_pdu(conn, pdu);
 }
 
-/* Data-In PDUs for what the command read; the last carries the status when it is GOOD. */
+/* Data-In PDUs for what the command read; the last carries the status when it is GOOD. A
+ * Data-In sequence holds MaxBurstLength bytes at most (RFC 7143 13.13): F ends each one
+ * (11.7.1) and no PDU spans two; DataSN and the offsets run on across them. */
 static void
 iscsi_send_datain(struct iscsi_task *task)
 {
 	struct iscsi_conn *conn = task->conn;
 	uint32_t total = KEEL_MIN(task->scsi.data_transferred, task->expected_len);
-	uint32_t max = conn->params.max_send_dsl, off = 0;
+	uint32_t max = conn->params.max_send_dsl, off = 0, in_burst = 0;
+	uint32_t burst = conn->sess != NULL ? conn->sess->params.max_burst_length : 0;
 	bool collapse = task->scsi.status == KEEL_SCSI_STATUS_GOOD;
 	struct iscsi_pdu *pdu;
 	struct keel_iscsi_data_in *din;
 
+	if (burst == 0) {
+		burst = UINT32_MAX;
+	}
 	while (off < total) {
-		uint32_t len = KEEL_MIN(max, total - off);
+		uint32_t len = KEEL_MIN(KEEL_MIN(max, total - off), burst - in_burst);
 		bool last = off + len == total;
 
 		pdu = iscsi_pdu_get();
@@ -239,6 +245,11 @@ iscsi_send_datain(struct iscsi_task *task)
 				pdu->task = task;
 				pdu->sent_cb = iscsi_rsp_sent;
 			}
+		}
+		in_burst += len;
+		if (in_burst == burst) {
+			din->flags |= KEEL_ISCSI_FLAG_FINAL;
+			in_burst = 0;
 		}
 		pdu->data = task->buf + off;
 		pdu->data_len = len;
