@@ -364,7 +364,7 @@ struct ut_params {
 	uint32_t first_burst;
 	uint32_t max_burst;
 	uint32_t max_r2t;
-	uint32_t max_send_dsl;	/* the initiator's MaxRecvDataSegmentLength */
+	uint32_t max_send_dsl; /* the initiator's MaxRecvDataSegmentLength */
 	uint32_t queue_depth;
 	uint32_t exp_cmdsn;
 };
@@ -515,7 +515,8 @@ static int
 suite_init(void)
 {
 	struct keel_env_opts opts;
-	struct malloc_bdev_opts mopts = {.name = "Malloc0", .num_blocks = UT_BLOCKS,
+	struct malloc_bdev_opts mopts = {.name = "Malloc0",
+					 .num_blocks = UT_BLOCKS,
 					 .block_size = UT_BLKLEN};
 	const char *names[] = {"Malloc0"};
 	int ids[] = {0};
@@ -674,8 +675,8 @@ a_write_with_initial_r2t_gets_one_r2t_per_burst_after_the_last(void)
 	CU_ASSERT(g_num_exec == 1);
 	CU_ASSERT_FATAL(g_num_pdus == 1);
 	check_rsp(0, 0x10, KEEL_SCSI_STATUS_GOOD, 0, 0);
-	CU_ASSERT(be32_at(0, 24) == 1000);		/* StatSN */
-	CU_ASSERT(be32_at(0, 36) == 4);			/* ExpDataSN: R2Ts sent */
+	CU_ASSERT(be32_at(0, 24) == 1000); /* StatSN */
+	CU_ASSERT(be32_at(0, 36) == 4);    /* ExpDataSN: R2Ts sent */
 	check_disk(100, len, 0);
 	teardown();
 }
@@ -723,7 +724,7 @@ max_outstanding_r2t_sends_that_many_at_once_and_one_more_per_burst_done(void)
 			CU_ASSERT_FATAL(g_num_pdus == 1);
 			check_r2t(0, 0x11, (uint32_t)i + 2, ((uint32_t)i + 2) * 16384, 16384);
 		} else if (i == 4) {
-			CU_ASSERT(g_num_pdus == 0);	/* all asked for */
+			CU_ASSERT(g_num_pdus == 0); /* all asked for */
 		} else {
 			CU_ASSERT_FATAL(g_num_pdus == 1);
 			check_rsp(0, 0x11, KEEL_SCSI_STATUS_GOOD, 0, 0);
@@ -800,7 +801,7 @@ a_write_within_the_first_burst_needs_no_r2t(void)
 	parse();
 	CU_ASSERT_FATAL(g_num_pdus == 1);
 	check_rsp(0, 0x13, KEEL_SCSI_STATUS_GOOD, 0, 0);
-	CU_ASSERT(be32_at(0, 36) == 0);		/* no R2T */
+	CU_ASSERT(be32_at(0, 36) == 0); /* no R2T */
 	consume();
 	check_disk(800, 32768, 0);
 
@@ -835,7 +836,7 @@ immediate_data_is_refused_when_not_negotiated_or_past_the_first_burst(void)
 	CU_ASSERT(g_pdus[0].bhs[2] == KEEL_ISCSI_REJECT_PROTOCOL_ERROR);
 	CU_ASSERT(g_pdus[0].len == KEEL_ISCSI_BHS_LEN);
 	CU_ASSERT(be32_at(0, 16) == UT_RESERVED);
-	CU_ASSERT(keel_from_be32(g_pdus[0].data + 16) == 0x15);	/* the rejected header */
+	CU_ASSERT(keel_from_be32(g_pdus[0].data + 16) == 0x15); /* the rejected header */
 	CU_ASSERT(g_num_exec == 0);
 	CU_ASSERT(g_sess->exp_cmdsn == 1);
 	consume();
@@ -890,14 +891,14 @@ a_wrong_datasn_is_rejected_and_ends_the_command_with_a_data_phase_error(void)
 	fill_pattern(7);
 	ttt = start_write(0x20, 1000);
 	send_data_out(0x20, ttt, 0, 0, g_pattern, 8192, false);
-	send_data_out(0x20, ttt, 2, 8192, g_pattern + 8192, 8192, false);	/* 1 is due */
+	send_data_out(0x20, ttt, 2, 8192, g_pattern + 8192, 8192, false); /* 1 is due */
 	send_data_out(0x20, ttt, 2, 8192, g_pattern + 8192, 8192, false);
 	pump();
 	parse();
 	CU_ASSERT_FATAL(g_num_pdus == 3);
 	CU_ASSERT(op_of(0) == KEEL_ISCSI_OP_REJECT);
 	CU_ASSERT(g_pdus[0].bhs[2] == KEEL_ISCSI_REJECT_PROTOCOL_ERROR);
-	CU_ASSERT(keel_from_be32(g_pdus[0].data + 36) == 2);	/* the bad PDU's DataSN */
+	CU_ASSERT(keel_from_be32(g_pdus[0].data + 36) == 2); /* the bad PDU's DataSN */
 	/* CHECK CONDITION, ABORTED COMMAND / DATA PHASE ERROR (4Bh/00h); none of the 32 KiB
 	 * was used. */
 	check_rsp(1, 0x20, KEEL_SCSI_STATUS_CHECK_CONDITION, KEEL_ISCSI_RSP_UNDERFLOW, 32768);
@@ -1238,20 +1239,132 @@ a_read_is_split_at_max_recv_data_segment_length_with_status_in_the_last(void)
 		CU_ASSERT(g_pdus[i].len == want);
 		CU_ASSERT(be32_at(i, 16) == 0x30);
 		CU_ASSERT(be32_at(i, 20) == UT_RESERVED);
-		CU_ASSERT(be32_at(i, 36) == (uint32_t)i);		/* DataSN */
-		CU_ASSERT(be32_at(i, 40) == (uint32_t)i * 12288);	/* Buffer Offset */
+		CU_ASSERT(be32_at(i, 36) == (uint32_t)i);         /* DataSN */
+		CU_ASSERT(be32_at(i, 40) == (uint32_t)i * 12288); /* Buffer Offset */
 		CU_ASSERT(memcmp(g_pdus[i].data, g_pattern + i * 12288, want) == 0);
 		if (i < 3) {
 			CU_ASSERT(g_pdus[i].bhs[1] == 0);
-			CU_ASSERT(be32_at(i, 24) == 0);	/* no StatSN before the status */
+			CU_ASSERT(be32_at(i, 24) == 0); /* no StatSN before the status */
 		}
 	}
 	CU_ASSERT(g_pdus[3].bhs[1] == (KEEL_ISCSI_FLAG_FINAL | KEEL_ISCSI_DATAIN_STATUS));
 	CU_ASSERT(g_pdus[3].bhs[3] == KEEL_SCSI_STATUS_GOOD);
 	CU_ASSERT(be32_at(3, 24) == statsn);
 	CU_ASSERT(be32_at(3, 28) == g_sess->exp_cmdsn);
-	CU_ASSERT(be32_at(3, 44) == 0);		/* no residual */
+	CU_ASSERT(be32_at(3, 44) == 0); /* no residual */
 	CU_ASSERT(g_conn->statsn == statsn + 1);
+	consume();
+	teardown();
+}
+
+/* MaxBurstLength bounds Data-In sequences too (RFC 7143 13.13): F ends each one, and no PDU
+ * spans two; DataSN and the offsets run on across them. */
+static void
+a_read_longer_than_max_burst_length_is_sent_in_sequences_of_that_length(void)
+{
+	struct ut_params p = g_defaults;
+	static const uint32_t lens[] = {12288, 4096, 12288, 4096, 8192};
+	uint32_t off = 0, len = 40960;
+	uint8_t cdb[16];
+	int i;
+
+	p.immediate_data = false;
+	p.max_burst = 16384;
+	p.max_send_dsl = 12288;
+	setup(&p);
+	fill_pattern(19);
+	write_pattern(2100, len);
+	cdb_rw10(cdb, 0x28, 2100, (uint16_t)(len / UT_BLKLEN));
+	send_cmd(0x36, g_sess->exp_cmdsn, CMD_R | CMD_F, len, cdb, NULL, 0);
+	pump();
+	parse();
+	CU_ASSERT_FATAL(g_num_pdus == 5);
+	for (i = 0; i < 5; i++) {
+		uint8_t flags = (i == 1 || i == 3) ? KEEL_ISCSI_FLAG_FINAL : 0;
+
+		if (i == 4) {
+			flags = KEEL_ISCSI_FLAG_FINAL | KEEL_ISCSI_DATAIN_STATUS;
+		}
+		CU_ASSERT(op_of(i) == KEEL_ISCSI_OP_DATA_IN);
+		CU_ASSERT(g_pdus[i].len == lens[i]);
+		CU_ASSERT(g_pdus[i].bhs[1] == flags);
+		CU_ASSERT(be32_at(i, 36) == (uint32_t)i);
+		CU_ASSERT(be32_at(i, 40) == off);
+		CU_ASSERT(memcmp(g_pdus[i].data, g_pattern + off, lens[i]) == 0);
+		off += lens[i];
+	}
+	consume();
+	teardown();
+}
+
+/* Larger than a pooled buffer, with several bursts each way. */
+static void
+a_one_mebibyte_write_and_read_go_through_whole(void)
+{
+	struct ut_params p = g_defaults;
+	uint32_t len = 1 << 20, got = 0, bursts = 0, ttt, off;
+	uint8_t cdb[16];
+	int i;
+
+	p.initial_r2t = false;
+	p.first_burst = 65536;
+	p.max_burst = 262144;
+	p.max_r2t = 1;
+	p.max_send_dsl = 65536;
+	setup(&p);
+	fill_pattern(20);
+	cdb_rw10(cdb, 0x2a, 4096, (uint16_t)(len / UT_BLKLEN));
+	send_cmd(0x37, 1, CMD_W, len, cdb, g_pattern, 32768);
+	send_burst(0x37, UT_RESERVED, 32768, g_pattern, 32768, 16384);
+	for (off = 65536; off < len; off += 262144) {
+		pump();
+		parse();
+		CU_ASSERT_FATAL(g_num_pdus == 1);
+		check_r2t(0, 0x37, bursts, off, KEEL_MIN(262144, len - off));
+		ttt = be32_at(0, 20);
+		send_burst(0x37, ttt, off, g_pattern, be32_at(0, 44), 65536);
+		bursts++;
+		consume();
+	}
+	CU_ASSERT(bursts == 4);
+	pump();
+	parse();
+	CU_ASSERT_FATAL(g_num_pdus == 1);
+	check_rsp(0, 0x37, KEEL_SCSI_STATUS_GOOD, 0, 0);
+	consume();
+
+	cdb_rw10(cdb, 0x28, 4096, (uint16_t)(len / UT_BLKLEN));
+	send_cmd(0x38, g_sess->exp_cmdsn, CMD_R | CMD_F, len, cdb, NULL, 0);
+	pump();
+	parse();
+	CU_ASSERT_FATAL(g_num_pdus == 16);
+	for (i = 0; i < 16; i++) {
+		CU_ASSERT(g_pdus[i].len == 65536);
+		CU_ASSERT(be32_at(i, 36) == (uint32_t)i);
+		CU_ASSERT(be32_at(i, 40) == got);
+		CU_ASSERT(memcmp(g_pdus[i].data, g_pattern + got, 65536) == 0);
+		CU_ASSERT((g_pdus[i].bhs[1] & KEEL_ISCSI_FLAG_FINAL) == (i % 4 == 3 ? 0x80 : 0));
+		got += g_pdus[i].len;
+	}
+	CU_ASSERT(g_pdus[15].bhs[1] == (KEEL_ISCSI_FLAG_FINAL | KEEL_ISCSI_DATAIN_STATUS));
+	consume();
+	teardown();
+}
+
+/* A READ with no Data-In expected: no data, a SCSI Response with the whole as overflow. */
+static void
+a_read_with_no_expected_data_gets_only_a_response_with_overflow(void)
+{
+	struct ut_params p = g_defaults;
+	uint8_t cdb[16];
+
+	setup(&p);
+	cdb_rw10(cdb, 0x28, 0, 8);
+	send_cmd(0x39, 1, CMD_R | CMD_F, 0, cdb, NULL, 0);
+	pump();
+	parse();
+	CU_ASSERT_FATAL(g_num_pdus == 1);
+	check_rsp(0, 0x39, KEEL_SCSI_STATUS_GOOD, KEEL_ISCSI_RSP_OVERFLOW, 4096);
 	consume();
 	teardown();
 }
@@ -1276,8 +1389,8 @@ read_residuals_report_overflow_and_underflow_in_the_last_data_in(void)
 	CU_ASSERT(op_of(0) == KEEL_ISCSI_OP_DATA_IN);
 	CU_ASSERT(g_pdus[0].len == 2048);
 	CU_ASSERT(memcmp(g_pdus[0].data, g_pattern, 2048) == 0);
-	CU_ASSERT(g_pdus[0].bhs[1] == (KEEL_ISCSI_FLAG_FINAL | KEEL_ISCSI_DATAIN_STATUS |
-				       KEEL_ISCSI_DATAIN_OVERFLOW));
+	CU_ASSERT(g_pdus[0].bhs[1] ==
+		  (KEEL_ISCSI_FLAG_FINAL | KEEL_ISCSI_DATAIN_STATUS | KEEL_ISCSI_DATAIN_OVERFLOW));
 	CU_ASSERT(be32_at(0, 44) == 6144);
 	consume();
 
@@ -1289,8 +1402,8 @@ read_residuals_report_overflow_and_underflow_in_the_last_data_in(void)
 	CU_ASSERT_FATAL(g_num_pdus == 1);
 	CU_ASSERT(op_of(0) == KEEL_ISCSI_OP_DATA_IN);
 	CU_ASSERT(g_pdus[0].len == 4096);
-	CU_ASSERT(g_pdus[0].bhs[1] == (KEEL_ISCSI_FLAG_FINAL | KEEL_ISCSI_DATAIN_STATUS |
-				       KEEL_ISCSI_DATAIN_UNDERFLOW));
+	CU_ASSERT(g_pdus[0].bhs[1] ==
+		  (KEEL_ISCSI_FLAG_FINAL | KEEL_ISCSI_DATAIN_STATUS | KEEL_ISCSI_DATAIN_UNDERFLOW));
 	CU_ASSERT(be32_at(0, 44) == 6144);
 	consume();
 	teardown();
@@ -1314,7 +1427,7 @@ a_failed_read_gets_a_scsi_response_with_sense_and_no_data_in(void)
 	CU_ASSERT_FATAL(g_num_pdus == 1);
 	check_rsp(0, 0x33, KEEL_SCSI_STATUS_CHECK_CONDITION, KEEL_ISCSI_RSP_UNDERFLOW, 4096);
 	CU_ASSERT(be32_at(0, 24) == statsn);
-	CU_ASSERT(be32_at(0, 36) == 0);		/* ExpDataSN: no Data-In */
+	CU_ASSERT(be32_at(0, 36) == 0); /* ExpDataSN: no Data-In */
 	CU_ASSERT_FATAL(g_pdus[0].len >= 2 + 14);
 	sense = g_pdus[0].data + 2;
 	CU_ASSERT((sense[2] & 0xf) == KEEL_SCSI_SENSE_ILLEGAL_REQUEST);
@@ -1391,7 +1504,7 @@ commands_out_of_order_reach_scsi_in_cmdsn_order(void)
 	CU_ASSERT_FATAL(g_num_pdus == 4);
 	for (i = 0; i < 4; i++) {
 		check_rsp(i, be32_at(i, 16), KEEL_SCSI_STATUS_GOOD, 0, 0);
-		CU_ASSERT(be32_at(i, 28) == 14);	/* ExpCmdSN */
+		CU_ASSERT(be32_at(i, 28) == 14); /* ExpCmdSN */
 	}
 	CU_ASSERT(g_sess->max_cmdsn == 14 + 32 - 1);
 	consume();
@@ -1407,8 +1520,8 @@ commands_outside_the_cmdsn_window_are_ignored(void)
 	p.queue_depth = 4;
 	setup(&p);
 	CU_ASSERT(g_sess->max_cmdsn == 13);
-	send_tur(0x1, 9, false);	/* already seen */
-	send_tur(0x2, 14, false);	/* past MaxCmdSN */
+	send_tur(0x1, 9, false);  /* already seen */
+	send_tur(0x2, 14, false); /* past MaxCmdSN */
 	send_tur(0x3, 10 + 0x80000000u, false);
 	pump();
 	parse();
@@ -1442,8 +1555,8 @@ immediate_commands_bypass_the_queue_and_leave_exp_cmdsn_alone(void)
 
 	p.exp_cmdsn = 20;
 	setup(&p);
-	send_tur(0x21, 21, false);	/* waits for 20 */
-	send_tur(0x40, 20, true);	/* immediate: carries the next CmdSN, runs now */
+	send_tur(0x21, 21, false); /* waits for 20 */
+	send_tur(0x40, 20, true);  /* immediate: carries the next CmdSN, runs now */
 	pump();
 	parse();
 	CU_ASSERT_FATAL(g_num_exec == 1);
@@ -1476,7 +1589,7 @@ max_cmdsn_opens_as_commands_complete(void)
 	for (i = 0; i < 4; i++) {
 		send_tur(0x100 + (uint32_t)i, 100 + (uint32_t)i, false);
 	}
-	send_tur(0x104, 104, false);	/* past MaxCmdSN 103 */
+	send_tur(0x104, 104, false); /* past MaxCmdSN 103 */
 	pump();
 	CU_ASSERT(g_num_exec == 4);
 	CU_ASSERT(g_num_held == 4);
@@ -1523,8 +1636,8 @@ cmdsn_arithmetic_wraps_at_2_to_the_32(void)
 	send_tur(0x3, 1, false);
 	send_tur(0x2, 0, false);
 	send_tur(0x1, 0xffffffffu, false);
-	send_tur(0x9, 0xfffffffdu, false);	/* behind the window */
-	send_tur(0x8, 6, false);		/* past it */
+	send_tur(0x9, 0xfffffffdu, false); /* behind the window */
+	send_tur(0x8, 6, false);           /* past it */
 	pump();
 	CU_ASSERT(g_num_exec == 0);
 	send_tur(0x0, 0xfffffffeu, false);
@@ -1554,6 +1667,9 @@ static const struct keel_ut_test g_tests[] = {
 	KEEL_UT_TEST(data_out_that_overlaps_or_skips_data_ends_the_command_with_a_data_phase_error),
 	KEEL_UT_TEST(bad_unsolicited_data_of_a_command_waiting_for_its_cmdsn_fails_it_in_its_turn),
 	KEEL_UT_TEST(a_read_is_split_at_max_recv_data_segment_length_with_status_in_the_last),
+	KEEL_UT_TEST(a_read_longer_than_max_burst_length_is_sent_in_sequences_of_that_length),
+	KEEL_UT_TEST(a_one_mebibyte_write_and_read_go_through_whole),
+	KEEL_UT_TEST(a_read_with_no_expected_data_gets_only_a_response_with_overflow),
 	KEEL_UT_TEST(read_residuals_report_overflow_and_underflow_in_the_last_data_in),
 	KEEL_UT_TEST(a_failed_read_gets_a_scsi_response_with_sense_and_no_data_in),
 	KEEL_UT_TEST(write_residuals_report_overflow_and_underflow_in_the_response),
