@@ -50,13 +50,31 @@ nvme_ctrlr_gone(const struct keel_nvme_ctrlr *ctrlr)
 	return __atomic_load_n(&ctrlr->removed, __ATOMIC_RELAXED);
 }
 
+/* why: what showed it ("registers read all ones", "device left sysfs"). */
 static void
-nvme_ctrlr_set_removed(struct keel_nvme_ctrlr *ctrlr)
+nvme_ctrlr_set_removed(struct keel_nvme_ctrlr *ctrlr, const char *why)
 {
 	if (!nvme_ctrlr_gone(ctrlr)) {
-		KEEL_NOTICELOG("nvme %s: controller removed\n", ctrlr->trid.traddr);
+		KEEL_NOTICELOG("nvme %s: controller removed (%s)\n", ctrlr->trid.traddr, why);
 	}
 	__atomic_store_n(&ctrlr->removed, true, __ATOMIC_RELEASE);
+}
+
+/* The device left: its registers read all ones, or sysfs no longer lists it. Registers first:
+ * once the device is gone from sysfs, its BAR mapping may read anything the platform returns
+ * for addresses nothing decodes. */
+static bool
+nvme_ctrlr_probe_removed(struct keel_nvme_ctrlr *ctrlr, uint32_t csts)
+{
+	if (csts == UINT32_MAX) {
+		nvme_ctrlr_set_removed(ctrlr, "registers read all ones");
+		return true;
+	}
+	if (!keel_pci_dev_present(ctrlr->dev)) {
+		nvme_ctrlr_set_removed(ctrlr, "device left sysfs");
+		return true;
+	}
+	return false;
 }
 
 bool
@@ -66,12 +84,7 @@ keel_nvme_ctrlr_check_removed(struct keel_nvme_ctrlr *ctrlr)
 		return true;
 	}
 	/* A device that left the bus reads all ones; sysfs may lag behind, or lead. */
-	if (!keel_pci_dev_present(ctrlr->dev) ||
-	    nvme_reg_read32(ctrlr, KEEL_NVME_REG_CSTS) == UINT32_MAX) {
-		nvme_ctrlr_set_removed(ctrlr);
-		return true;
-	}
-	return false;
+	return nvme_ctrlr_probe_removed(ctrlr, nvme_reg_read32(ctrlr, KEEL_NVME_REG_CSTS));
 }
 
 /* --- Transport ids and probing -----------------------------------------------------------------
@@ -316,7 +329,7 @@ nvme_wait_csts(struct keel_nvme_ctrlr *ctrlr, uint32_t mask, uint32_t want, uint
 	for (;;) {
 		csts = nvme_reg_read32(ctrlr, KEEL_NVME_REG_CSTS);
 		if (csts == UINT32_MAX) {
-			nvme_ctrlr_set_removed(ctrlr);
+			nvme_ctrlr_set_removed(ctrlr, "registers read all ones");
 			return -ENXIO;
 		}
 		if ((csts & mask) == want) {
@@ -337,7 +350,7 @@ nvme_ctrlr_disable(struct keel_nvme_ctrlr *ctrlr)
 	int rc;
 
 	if (csts == UINT32_MAX) {
-		nvme_ctrlr_set_removed(ctrlr);
+		nvme_ctrlr_set_removed(ctrlr, "registers read all ones");
 		return -ENXIO;
 	}
 	if (!(cc & KEEL_NVME_CC_EN)) {
@@ -766,10 +779,7 @@ keel_nvme_ctrlr_process_admin_completions(struct keel_nvme_ctrlr *ctrlr)
 
 	pthread_mutex_lock(&ctrlr->lock);
 	csts = nvme_reg_read32(ctrlr, KEEL_NVME_REG_CSTS);
-	if (csts == UINT32_MAX || !keel_pci_dev_present(ctrlr->dev)) {
-		nvme_ctrlr_set_removed(ctrlr);
-	}
-	if (nvme_ctrlr_gone(ctrlr)) {
+	if (nvme_ctrlr_gone(ctrlr) || nvme_ctrlr_probe_removed(ctrlr, csts)) {
 		nvme_admin_poll_locked(ctrlr);
 		pthread_mutex_unlock(&ctrlr->lock);
 		return -ENXIO;

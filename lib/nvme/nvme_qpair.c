@@ -300,6 +300,11 @@ keel_nvme_qpair_process_completions(struct keel_nvme_qpair *qpair, uint32_t max)
 	}
 	if (nvme_ctrlr_gone(qpair->ctrlr)) {
 		/* Nothing more will come from a controller that left: end what it had. */
+		if (qpair->outstanding > 0) {
+			KEEL_NOTICELOG("nvme %s: queue %u: %u outstanding command(s) failed, the "
+				       "controller is gone\n",
+				       qpair->ctrlr->trid.traddr, qpair->qid, qpair->outstanding);
+		}
 		nvme_qpair_fail_all(qpair,
 				    KEEL_NVME_STATUS(KEEL_NVME_SCT_GENERIC,
 						     KEEL_NVME_SC_ABORTED_SQ_DELETION, true));

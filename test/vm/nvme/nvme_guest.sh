@@ -272,9 +272,11 @@ host_test() {
 	echo
 	check "the drive again: 1 MiB reads at queue depth 32" bash -c "echo '$out' | grep -q finished"
 	check "the RAM LUN's data is intact after all that" lun_io 1 verify ram-b $ram_blocks 8
+	host_done=1
 	return 0
 }
 
+host_done=0
 handler() {
 	local cmd=$1
 	shift
@@ -304,6 +306,18 @@ fi
 if ! vm_serve handler "$limit"; then
 	vm_dump_logs
 fi
+sed -n "/^--- iscsi_tgt's log/,\$p" "$VM_RUN/console.log" | tr -d '\r' > "$TEST_TMP/guest_tgt.log"
 echo "--- the guest's iscsi_tgt log"
-sed -n "/^--- iscsi_tgt's log/,\$p" "$VM_RUN/console.log" | tail -n +2 | head -n 100
+head -n 100 "$TEST_TMP/guest_tgt.log"
+# What the driver saw (the guest's log is only there once the guest finished).
+if [ "$host_done" = 1 ]; then
+	why=$(grep -o 'nvme 0000:[0-9a-f:.]*: controller removed ([^)]*)' "$TEST_TMP/guest_tgt.log" |
+		head -n 1)
+	check "the driver noticed the removal itself (${why:-no notice})" test -n "$why"
+	check_fails "no error or warning in the guest's iscsi_tgt log" \
+		grep -E '\*(ERROR|WARNING)\*|Sanitizer|runtime error' "$TEST_TMP/guest_tgt.log"
+	# QEMU has ended: what the guest wrote to the drive the second time is in the file.
+	check "the backing file holds the patterns written after the drive came back" \
+		python3 "$lun_io" --file "$disk" verify nvme-b $disk_blocks 8
+fi
 finish
