@@ -10,12 +10,21 @@ from 1 on each connection. Run `KEEL_FUZZ_DUMP=1 test/fuzz/iscsi_pdu_fuzz_regres
 the target's answers to a seed.
 
 Usage: test/fuzz/iscsi_pdu_seeds.py [DIR]   (default: test/fuzz/corpus/iscsi_pdu_fuzz)
+       test/fuzz/iscsi_pdu_seeds.py --open DIR
+           writes instead the streams of bugs still open (test/fuzz/README.md), which must not
+           go into the corpus before they are fixed: `make test` replays the corpus.
+       test/fuzz/iscsi_pdu_seeds.py --capture LISTEN_PORT TARGET_PORT DIR PREFIX
+           relays connections from 127.0.0.1:LISTEN_PORT to an iscsi_tgt on
+           127.0.0.1:TARGET_PORT and stores what each initiator sent as DIR/PREFIX-<n>, until
+           interrupted: how the libiscsi streams of the corpus were recorded (README.md).
 """
 
 import hashlib
 import os
+import socket
 import struct
 import sys
+import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'iscsi_tgt',
                                 'common'))
@@ -415,12 +424,94 @@ SEEDS = {
 }
 
 
+def immediate(s):
+    """Every PDU of the stream for immediate delivery: iscsi_pdu_fuzz sends it in one write."""
+    out, i = bytearray(s.out), 0
+    while i + BHS_LEN <= len(out):
+        dsl = int.from_bytes(out[i + 5:i + 8], 'big')
+        out[i] |= 0x40
+        i += BHS_LEN + out[i + 4] * 4 + (dsl + 3) // 4 * 4
+    s.out = out
+    return s
+
+
+def open_tmf_then_eof():
+    """An immediate ABORT TASK SET, then the end of the stream: the connection is freed while
+    the function is still at the SCSI layer, and its completion uses the freed connection."""
+    s = Stream()
+    s.login()
+    s.tmf(2)
+    return immediate(s)
+
+
+def open_query_task_read_logout():
+    """An immediate QUERY TASK naming no task, an immediate READ and an immediate Logout, in one
+    write: neither the function nor the READ is answered, the connection's count of active
+    tasks wraps below zero and the connection stays exiting for good."""
+    s = Stream()
+    s.login()
+    s.tmf(9, ref_itt=3, ref_cmdsn=1)
+    s.scsi(read10(0, 8), read_len=4096)
+    s.logout()
+    return immediate(s)
+
+
+OPEN = {
+    'tmf-then-eof': open_tmf_then_eof,
+    'query-task-read-logout': open_query_task_read_logout,
+}
+
+
+def capture(listen_port, target_port, out, prefix):
+    """Relay initiator connections to a real target, recording the initiator's bytes."""
+    os.makedirs(out, exist_ok=True)
+    srv = socket.create_server(('127.0.0.1', listen_port))
+    count = 0
+
+    def pump(src, dst, record):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if record is not None:
+                    record.write(data)
+                dst.sendall(data)
+        except OSError:
+            pass
+        for sock in (src, dst):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    while True:
+        client, _ = srv.accept()
+        target = socket.create_connection(('127.0.0.1', target_port))
+        count += 1
+        record = open(os.path.join(out, '%s-%d' % (prefix, count)), 'wb', buffering=0)
+        threading.Thread(target=pump, args=(client, target, record), daemon=True).start()
+        threading.Thread(target=pump, args=(target, client, None), daemon=True).start()
+
+
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
+    streams = SEEDS
+    prefix = 'seed-'
+    args = sys.argv[1:]
+    if args and args[0] == '--capture':
+        if len(args) != 5:
+            sys.exit(__doc__)
+        capture(int(args[1]), int(args[2]), args[3], args[4])
+        return
+    if args and args[0] == '--open':
+        if len(args) != 2:
+            sys.exit(__doc__)
+        streams, prefix, args = OPEN, 'open-', args[1:]
+    out = args[0] if args else os.path.join(
         os.path.dirname(os.path.abspath(__file__)), 'corpus', 'iscsi_pdu_fuzz')
     os.makedirs(out, exist_ok=True)
-    for name, build in SEEDS.items():
-        with open(os.path.join(out, 'seed-' + name), 'wb') as f:
+    for name, build in streams.items():
+        with open(os.path.join(out, prefix + name), 'wb') as f:
             f.write(build().out)
 
 
