@@ -454,6 +454,20 @@ iscsi_sess_run_in_order(struct iscsi_conn *conn, struct iscsi_task *task)
 	iscsi_sess_update_max_cmdsn(sess);
 }
 
+/* True if a command with this CmdSN waits for its turn on the session. */
+static bool
+iscsi_sess_cmdsn_waiting(struct iscsi_sess *sess, uint32_t cmdsn)
+{
+	struct iscsi_task *t;
+
+	TAILQ_FOREACH(t, &sess->pending_cmds, link) {
+		if (t->cmdsn == cmdsn) {
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Header phase: validate, make the task and its buffer so immediate data lands there. */
 int
 iscsi_op_scsi_cmd_hdr(struct iscsi_conn *conn, struct iscsi_pdu *pdu)
@@ -475,6 +489,12 @@ iscsi_op_scsi_cmd_hdr(struct iscsi_conn *conn, struct iscsi_pdu *pdu)
 		/* RFC 7143 3.2.2.1: outside the window, silently ignored. */
 		KEEL_INFOLOG(iscsi, "conn %u: CmdSN %u outside [%u, %u]: ignored\n", conn->id, cmdsn,
 			     sess->exp_cmdsn, sess->max_cmdsn);
+		return 1;
+	}
+	if (!immediate && iscsi_sess_cmdsn_waiting(sess, cmdsn)) {
+		/* A duplicate within the window is ignored too (3.2.2.1); kept, it would wait
+		 * forever once the first ran, holding a slot of the window. */
+		KEEL_INFOLOG(iscsi, "conn %u: CmdSN %u already waiting: ignored\n", conn->id, cmdsn);
 		return 1;
 	}
 	if ((pdu->data_len > 0 && !w) || (pdu->data_len > 0 && !sess->params.immediate_data) ||
