@@ -165,9 +165,16 @@ struct keel_reactor_info {
 	uint64_t busy_tsc;
 	uint64_t idle_tsc;
 	bool in_interrupt;
+	/** Context switches of the reactor's OS thread, as of the last once-a-second reading. */
+	uint64_t voluntary_context_switches;
+	uint64_t involuntary_context_switches;
 };
 /** The reactor the caller runs on (inside keel_for_each_reactor's fn). */
 void keel_reactor_get_info(struct keel_reactor_info *info);
+/** The context switch monitor (on by default): once a second each reactor logs, with
+ * `-L reactor`, the context switches of its OS thread since the last second, if any. */
+void keel_framework_set_context_switch_monitor(bool enabled);
+bool keel_framework_context_switch_monitor_enabled(void);
 /** Call fn for each lightweight thread of the current reactor. */
 void keel_reactor_for_each_thread(void (*fn)(struct keel_thread *thread, void *ctx), void *ctx);
 

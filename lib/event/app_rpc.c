@@ -135,6 +135,10 @@ reactors_visit(void *arg)
 	json_object_object_add(r, "busy", json_object_new_uint64(info.busy_tsc));
 	json_object_object_add(r, "idle", json_object_new_uint64(info.idle_tsc));
 	json_object_object_add(r, "in_interrupt", json_object_new_boolean(info.in_interrupt));
+	json_object_object_add(r, "voluntary_context_switches",
+			       json_object_new_uint64(info.voluntary_context_switches));
+	json_object_object_add(r, "involuntary_context_switches",
+			       json_object_new_uint64(info.involuntary_context_switches));
 	keel_reactor_for_each_thread(reactors_add_thread, threads);
 	json_object_object_add(r, "lw_threads", threads);
 	json_object_array_add(c->reactors, r);
@@ -170,6 +174,40 @@ rpc_framework_get_reactors(struct keel_jsonrpc_request *req, struct json_object 
 	}
 }
 KEEL_RPC_REGISTER("framework_get_reactors", rpc_framework_get_reactors, NULL, KEEL_RPC_RUNTIME)
+
+/* framework_monitor_context_switch: {"enabled"?: bool} sets the monitor; answers its state. */
+struct rpc_csw_monitor {
+	bool enabled;
+};
+
+static const struct keel_rpc_field rpc_csw_monitor_fields[] = {
+	KEEL_RPC_BOOL(struct rpc_csw_monitor, enabled, KEEL_OPTIONAL,
+		      "log each reactor's context switches once a second (-L reactor)"),
+	KEEL_RPC_END};
+
+static void
+rpc_framework_monitor_context_switch(struct keel_jsonrpc_request *req, struct json_object *params)
+{
+	struct rpc_csw_monitor r = {0};
+	struct json_object *res, *v;
+
+	if (params != NULL) {
+		/* Checks the parameters; the value is read from params: absent leaves it as is. */
+		if (keel_rpc_decode_params(req, params, rpc_csw_monitor_fields, &r) != 0) {
+			return;
+		}
+		if (json_object_object_get_ex(params, "enabled", &v)) {
+			keel_framework_set_context_switch_monitor(json_object_get_boolean(v));
+		}
+	}
+	res = json_object_new_object();
+	json_object_object_add(res, "enabled",
+			       json_object_new_boolean(keel_framework_context_switch_monitor_enabled()));
+	keel_jsonrpc_send_result(req, res);
+}
+KEEL_RPC_REGISTER("framework_monitor_context_switch", rpc_framework_monitor_context_switch,
+		  rpc_csw_monitor_fields, KEEL_RPC_STARTUP | KEEL_RPC_RUNTIME)
+KEEL_RPC_REGISTER_ALIAS_DEPRECATED(rpc_framework_monitor_context_switch, "context_switch_monitor")
 
 /* thread_get_stats: visit every thread for its counters and pollers. */
 struct threads_ctx {

@@ -13,6 +13,9 @@
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+
+KEEL_LOG_REGISTER_COMPONENT(reactor)
 
 #define REACTOR_EVENT_RING_SIZE 4096
 #define REACTOR_EVENT_BATCH 8
@@ -52,6 +55,10 @@ struct reactor {
 	int sleeping;
 	int epfd;
 	int efd;
+	/* Context switches of the reactor's OS thread, read once a second. */
+	uint64_t csw_next_tsc;
+	long nvcsw;
+	long nivcsw;
 } __attribute__((aligned(KEEL_CACHE_LINE_SIZE)));
 
 static struct reactor *g_reactors;
@@ -61,6 +68,7 @@ static volatile int g_reactor_state;
 static uint64_t g_stop_deadline;
 static struct keel_mempool *g_event_pool;
 static __thread struct reactor *tls_reactor;
+static bool g_context_switch_monitor = true;
 volatile sig_atomic_t g_app_signal_count;
 
 static struct reactor *
@@ -331,6 +339,42 @@ reactor_threads_gone(void)
 	return keel_thread_get_first() == NULL;
 }
 
+/*
+ * Once a second: how often the kernel took the core from the reactor. A polling reactor that
+ * is switched out involuntarily shares its core with something else, which shows as latency
+ * spikes; the monitor logs it (-L reactor), and framework_get_reactors reports the totals.
+ */
+static void
+reactor_check_context_switches(struct reactor *r)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_THREAD, &ru) != 0) {
+		return;
+	}
+	if (__atomic_load_n(&g_context_switch_monitor, __ATOMIC_RELAXED) &&
+	    (ru.ru_nvcsw != r->nvcsw || ru.ru_nivcsw != r->nivcsw)) {
+		KEEL_INFOLOG(reactor,
+			     "reactor %u: %ld voluntary and %ld involuntary context switches in the "
+			     "last second\n",
+			     r->lcore, ru.ru_nvcsw - r->nvcsw, ru.ru_nivcsw - r->nivcsw);
+	}
+	__atomic_store_n(&r->nvcsw, ru.ru_nvcsw, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->nivcsw, ru.ru_nivcsw, __ATOMIC_RELAXED);
+}
+
+void
+keel_framework_set_context_switch_monitor(bool enabled)
+{
+	__atomic_store_n(&g_context_switch_monitor, enabled, __ATOMIC_RELAXED);
+}
+
+bool
+keel_framework_context_switch_monitor_enabled(void)
+{
+	return __atomic_load_n(&g_context_switch_monitor, __ATOMIC_RELAXED);
+}
+
 static int
 reactor_run(void *arg)
 {
@@ -364,6 +408,10 @@ reactor_run(void *arg)
 			r->idle_tsc += now - last;
 		}
 		last = now;
+		if (keel_unlikely(now >= r->csw_next_tsc)) {
+			r->csw_next_tsc = now + hz;
+			reactor_check_context_switches(r);
+		}
 
 		if (keel_unlikely(g_app_signal_count != 0) && r->lcore == keel_env_get_main_core()) {
 			struct keel_thread *app = keel_thread_get_app_thread();
@@ -506,6 +554,9 @@ keel_reactor_get_info(struct keel_reactor_info *info)
 	info->busy_tsc = r->busy_tsc;
 	info->idle_tsc = r->idle_tsc;
 	info->in_interrupt = r->interrupt_mode;
+	info->voluntary_context_switches = (uint64_t)__atomic_load_n(&r->nvcsw, __ATOMIC_RELAXED);
+	info->involuntary_context_switches =
+		(uint64_t)__atomic_load_n(&r->nivcsw, __ATOMIC_RELAXED);
 }
 
 void

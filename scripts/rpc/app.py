@@ -39,6 +39,15 @@ def framework_get_reactors(client):
     return client.call('framework_get_reactors')
 
 
+@deprecated_alias('context_switch_monitor')
+def framework_monitor_context_switch(client, enabled=None):
+    """Turn the reactors' context switch monitor on or off (None: leave it); return its state."""
+    params = {}
+    if enabled is not None:
+        params['enabled'] = enabled
+    return client.call('framework_monitor_context_switch', params)
+
+
 def thread_get_stats(client):
     """Return the tick rate and, per lightweight thread, its busy/idle ticks and pollers."""
     return client.call('thread_get_stats')
@@ -76,6 +85,19 @@ def add_parsers(subparsers):
 
     add_command(subparsers, 'framework_get_reactors', cmd_framework_get_reactors,
                 'Show every reactor (one per core) with its threads and busy/idle ticks')
+
+    def cmd_framework_monitor_context_switch(args):
+        enabled = True if args.enable else (False if args.disable else None)
+        res = framework_monitor_context_switch(args.client, enabled=enabled)
+        print('Enabled' if res['enabled'] else 'Disabled')
+
+    p = add_command(subparsers, 'framework_monitor_context_switch',
+                    cmd_framework_monitor_context_switch,
+                    'Show, enable or disable the reactors\' context switch monitor (it logs '
+                    'with -L reactor)', aliases=['context_switch_monitor'])
+    g = p.add_mutually_exclusive_group()
+    g.add_argument('-e', '--enable', action='store_true', help='enable the monitor')
+    g.add_argument('-d', '--disable', action='store_true', help='disable the monitor')
 
     def cmd_thread_get_stats(args):
         print_dict(thread_get_stats(args.client))

@@ -41,6 +41,32 @@ assert r["tick_rate"] > 0
 names = [t["name"] for x in r["reactors"] for t in x["lw_threads"]]
 assert "app_thread" in names, names
 ' "$reactors"
+	check "framework_get_reactors counts each reactor's context switches" python3 -c '
+import json, sys
+for x in json.loads(sys.argv[1])["reactors"]:
+    assert x["voluntary_context_switches"] >= 0 and x["involuntary_context_switches"] >= 0, x
+' "$reactors"
+	check "the context switch monitor is on by default" \
+		bash -c "test \"\$(python3 '$RPC_PY' -s '$sock' context_switch_monitor 2>/dev/null)\" = Enabled"
+	check "framework_monitor_context_switch -d turns it off" \
+		bash -c "test \"\$(python3 '$RPC_PY' -s '$sock' framework_monitor_context_switch -d)\" = Disabled"
+	check "... and the state stays off" bash -c \
+		"python3 '$RPC_PY' -s '$sock' call framework_monitor_context_switch | grep -q '\"enabled\": false'"
+	check "a non-boolean enabled is refused" bash -c \
+		"! python3 '$RPC_PY' -s '$sock' call framework_monitor_context_switch '{\"enabled\": 3}' 2>/dev/null"
+	rpc "$sock" framework_monitor_context_switch -e > /dev/null
+	rpc "$sock" log_set_flag reactor > /dev/null
+	rpc "$sock" log_set_print_level INFO > /dev/null
+	# Something else runnable on each reactor's core for 2.5 s: the kernel must share them.
+	busy=()
+	for cpu in 0 1; do
+		taskset -c $cpu timeout 2.5 sh -c 'while :; do :; done' &
+		busy+=($!)
+	done
+	wait "${busy[@]}" 2> /dev/null
+	sleep 0.3
+	check "the monitor logs the reactors' context switches (-L reactor, print level INFO)" \
+		grep -q 'context switches in the last second' "$log"
 	check "thread_get_stats reports the app thread" bash -c \
 		"python3 '$RPC_PY' -s '$sock' thread_get_stats | grep -q app_thread"
 	stop_tgt "$TGT_PID" 5
