@@ -275,10 +275,14 @@ class Connection:
         imm = b''
         if write and self.immediate_data:
             imm = data[:min(self.first_burst, self.max_send_dsl)]
-        bhs, itt = self.scsi_bhs(cdb, edtl, read=read_len > 0, write=write, lun=lun)
+        # F on the command says no unsolicited Data-Out follows (RFC 7143 11.3.1).
+        unsolicited = write and not self.initial_r2t and \
+            len(imm) < min(len(data), self.first_burst)
+        bhs, itt = self.scsi_bhs(cdb, edtl, read=read_len > 0, write=write, lun=lun,
+                                 final=not unsolicited)
         self.send_pdu(bhs, imm)
         sent = len(imm)
-        if write and not self.initial_r2t and sent < len(data):
+        if unsolicited:
             end = min(len(data), self.first_burst)
             self._send_data_out(itt, 0xFFFFFFFF, data, sent, end - sent, lun)
             sent = end
