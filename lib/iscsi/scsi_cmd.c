@@ -543,7 +543,10 @@ iscsi_op_scsi_cmd_hdr(struct iscsi_conn *conn, struct iscsi_pdu *pdu)
 		return -ENOMEM;
 	}
 	if (w) {
-		task->unsolicited_end = sess->params.initial_r2t ? pdu->data_len :
+		/* With F set no unsolicited Data-Out follows (RFC 7143 11.3.1): the rest is
+		 * asked for from the end of the immediate data. */
+		task->unsolicited_end = sess->params.initial_r2t ||
+					(cmd->flags & KEEL_ISCSI_FLAG_FINAL) ? pdu->data_len :
 					KEEL_MIN(KEEL_MIN(edtl, sess->params.first_burst_length),
 						 task->buf_len);
 		task->burst_received = pdu->data_len;
