@@ -818,6 +818,37 @@ a_write_within_the_first_burst_needs_no_r2t(void)
 	teardown();
 }
 
+/* F on the command: no unsolicited Data-Out follows (RFC 7143 11.3.1), whatever the first
+ * burst would allow; the target asks for the rest from where the immediate data ended. */
+static void
+a_write_with_f_set_gets_r2ts_from_the_end_of_its_immediate_data(void)
+{
+	struct ut_params p = g_defaults;
+	uint8_t cdb[16];
+	uint32_t ttt;
+
+	p.initial_r2t = false;
+	p.first_burst = 65536;
+	setup(&p);
+	fill_pattern(21);
+	cdb_rw10(cdb, 0x2a, 2200, 32768 / UT_BLKLEN);
+	send_cmd(0x17, 1, CMD_W | CMD_F, 32768, cdb, g_pattern, 8192);
+	pump();
+	parse();
+	CU_ASSERT_FATAL(g_num_pdus == 1);
+	check_r2t(0, 0x17, 0, 8192, 24576);
+	ttt = be32_at(0, 20);
+	consume();
+	send_burst(0x17, ttt, 8192, g_pattern, 24576, 8192);
+	pump();
+	parse();
+	CU_ASSERT_FATAL(g_num_pdus == 1);
+	check_rsp(0, 0x17, KEEL_SCSI_STATUS_GOOD, 0, 0);
+	consume();
+	check_disk(2200, 32768, 0);
+	teardown();
+}
+
 static void
 immediate_data_is_refused_when_not_negotiated_or_past_the_first_burst(void)
 {
@@ -1548,6 +1579,36 @@ commands_outside_the_cmdsn_window_are_ignored(void)
 	teardown();
 }
 
+/* RFC 7143 3.2.2.1: non-immediate duplicates within the window are ignored too. */
+static void
+a_second_command_with_a_waiting_cmdsn_is_ignored(void)
+{
+	struct ut_params p = g_defaults;
+
+	p.exp_cmdsn = 10;
+	p.queue_depth = 4;
+	setup(&p);
+	send_tur(0xb1, 11, false);
+	send_tur(0xb2, 11, false);
+	pump();
+	CU_ASSERT(g_num_exec == 0);
+	CU_ASSERT(g_conn->num_active == 1); /* the one waiting */
+	send_tur(0xa0, 10, false);
+	pump();
+	parse();
+	CU_ASSERT_FATAL(g_num_exec == 2);
+	CU_ASSERT(g_exec[0] == 0xa0 && g_exec[1] == 0xb1);
+	CU_ASSERT_FATAL(g_num_pdus == 2);
+	check_rsp(0, 0xa0, KEEL_SCSI_STATUS_GOOD, 0, 0);
+	check_rsp(1, 0xb1, KEEL_SCSI_STATUS_GOOD, 0, 0);
+	CU_ASSERT(TAILQ_EMPTY(&g_sess->pending_cmds));
+	CU_ASSERT(g_conn->num_active == 0);
+	CU_ASSERT(g_sess->exp_cmdsn == 12);
+	CU_ASSERT(g_sess->max_cmdsn == 12 + 4 - 1);
+	consume();
+	teardown();
+}
+
 static void
 immediate_commands_bypass_the_queue_and_leave_exp_cmdsn_alone(void)
 {
@@ -1658,6 +1719,7 @@ static const struct keel_ut_test g_tests[] = {
 	KEEL_UT_TEST(max_outstanding_r2t_sends_that_many_at_once_and_one_more_per_burst_done),
 	KEEL_UT_TEST(immediate_and_unsolicited_data_fill_the_first_burst_and_r2ts_ask_for_the_rest),
 	KEEL_UT_TEST(a_write_within_the_first_burst_needs_no_r2t),
+	KEEL_UT_TEST(a_write_with_f_set_gets_r2ts_from_the_end_of_its_immediate_data),
 	KEEL_UT_TEST(immediate_data_is_refused_when_not_negotiated_or_past_the_first_burst),
 	KEEL_UT_TEST(a_wrong_datasn_is_rejected_and_ends_the_command_with_a_data_phase_error),
 	KEEL_UT_TEST(data_out_with_an_unknown_ttt_or_itt_is_rejected_and_the_command_goes_on),
@@ -1675,6 +1737,7 @@ static const struct keel_ut_test g_tests[] = {
 	KEEL_UT_TEST(write_residuals_report_overflow_and_underflow_in_the_response),
 	KEEL_UT_TEST(commands_out_of_order_reach_scsi_in_cmdsn_order),
 	KEEL_UT_TEST(commands_outside_the_cmdsn_window_are_ignored),
+	KEEL_UT_TEST(a_second_command_with_a_waiting_cmdsn_is_ignored),
 	KEEL_UT_TEST(immediate_commands_bypass_the_queue_and_leave_exp_cmdsn_alone),
 	KEEL_UT_TEST(max_cmdsn_opens_as_commands_complete),
 	KEEL_UT_TEST(cmdsn_arithmetic_wraps_at_2_to_the_32),
