@@ -31,6 +31,9 @@
 #define UT_BLKLEN 512
 #define UT_BLOCKS 32768 /* 16 MiB */
 #define UT_RESERVED 0xffffffffu
+#define UT_PDUS 4096
+#define UT_TASKS 256
+#define UT_BUFS 16
 
 struct iscsi_globals g_iscsi = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -459,6 +462,10 @@ teardown(void)
 		pump();
 	}
 	CU_ASSERT(g_conn_freed);
+	/* Every PDU, task and buffer is back in its pool. */
+	CU_ASSERT(keel_mempool_count(g_iscsi.pdu_pool) == UT_PDUS);
+	CU_ASSERT(keel_mempool_count(g_iscsi.task_pool) == UT_TASKS);
+	CU_ASSERT(keel_mempool_count(g_iscsi.buf_pool) == UT_BUFS);
 	free(g_sess);
 	g_conn = NULL;
 	g_sess = NULL;
@@ -555,12 +562,12 @@ suite_init(void)
 	TAILQ_INIT(&g_pg.conns);
 	g_pg.thread = g_thread;
 
-	g_iscsi.pdu_pool = keel_mempool_create("ut_pdu", 4096, sizeof(struct iscsi_pdu), 0,
+	g_iscsi.pdu_pool = keel_mempool_create("ut_pdu", UT_PDUS, sizeof(struct iscsi_pdu), 0,
 					       KEEL_ENV_SOCKET_ID_ANY);
-	g_iscsi.task_pool = keel_mempool_create("ut_task", 256, sizeof(struct iscsi_task), 0,
+	g_iscsi.task_pool = keel_mempool_create("ut_task", UT_TASKS, sizeof(struct iscsi_task), 0,
 						KEEL_ENV_SOCKET_ID_ANY);
 	g_iscsi.buf_pool_elt_size = 256 * 1024;
-	g_iscsi.buf_pool = keel_mempool_create("ut_buf", 16, g_iscsi.buf_pool_elt_size, 0,
+	g_iscsi.buf_pool = keel_mempool_create("ut_buf", UT_BUFS, g_iscsi.buf_pool_elt_size, 0,
 					       KEEL_ENV_SOCKET_ID_ANY);
 	if (g_tgt_port == NULL || g_ini_port == NULL || g_iscsi.pdu_pool == NULL ||
 	    g_iscsi.task_pool == NULL || g_iscsi.buf_pool == NULL) {
