@@ -1224,7 +1224,7 @@ bad_unsolicited_data_of_a_command_waiting_for_its_cmdsn_fails_it_in_its_turn(voi
  * Data-In.
  */
 
-/* Write len bytes of the pattern at lba with immediate data and R2Ts as needed. */
+/* Write len bytes of the pattern at lba, all of it asked for by R2Ts (InitialR2T=Yes). */
 static void
 write_pattern(uint32_t lba, uint32_t len)
 {
