@@ -384,6 +384,12 @@ iscsi_conn_rx(struct iscsi_conn *conn)
 	uint32_t need;
 
 	for (;;) {
+		if (conn->state != ISCSI_CONN_STATE_LOGIN && conn->state != ISCSI_CONN_STATE_RUNNING &&
+		    conn->state != ISCSI_CONN_STATE_INVALID) {
+			/* Logged out or closing (perhaps by the PDU just handled): nothing more is
+			 * read, so no task is made that nobody would end. */
+			return 0;
+		}
 		pdu = conn->rx_pdu;
 		switch (conn->rx_state) {
 		case ISCSI_RX_BHS:
@@ -647,7 +653,9 @@ iscsi_conn_free(struct iscsi_conn *conn)
 	free(conn);
 }
 
-/* Called by the poll group while a connection is exiting: free it once no task is left. */
+/* Called by the poll group while a connection is exiting: free it once no task is left (those
+ * still at the SCSI layer, commands and task management functions alike, come back through
+ * their completion callbacks, which free them). */
 static bool
 iscsi_conn_try_free(struct iscsi_conn *conn)
 {
@@ -682,7 +690,8 @@ iscsi_conn_drop(struct iscsi_conn *conn, const char *why)
 	TAILQ_FOREACH_SAFE(task, &conn->active_tasks, link, tmp) {
 		iscsi_task_abort_for_conn(task);
 	}
-	iscsi_conn_try_free(conn);
+	/* The connection itself is freed by its poll group (iscsi_poll_group_poll), never here:
+	 * callers anywhere down a receive or completion path still hold it. */
 }
 
 /*

@@ -11,6 +11,7 @@
 void iscsi_task_send_r2ts(struct iscsi_task *task);
 void iscsi_task_submit(struct iscsi_task *task);
 void iscsi_task_fail(struct iscsi_task *task, int sk, int asc_ascq);
+void iscsi_task_free(struct iscsi_task *task);
 
 static struct iscsi_task *
 iscsi_conn_find_task(struct iscsi_conn *conn, uint32_t itt)
@@ -106,6 +107,12 @@ iscsi_op_data_out(struct iscsi_conn *conn, struct iscsi_pdu *pdu)
 	pdu->task = NULL;
 	pdu->data = NULL;	/* the task's buffer */
 	if (task == NULL) {
+		return 0;
+	}
+	if (task->aborted && !task->pending) {
+		/* ABORT TASK came (on another connection of the session) while this PDU was
+		 * being received into the task's buffer: the task ends now. */
+		iscsi_task_free(task);
 		return 0;
 	}
 	task->data_received += pdu->data_len;

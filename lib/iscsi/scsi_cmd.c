@@ -178,8 +178,12 @@ iscsi_send_scsi_rsp(struct iscsi_task *task)
 	struct keel_iscsi_scsi_rsp *rsp;
 
 	if (pdu == NULL) {
-		iscsi_conn_drop(conn, "out of PDUs");
-		iscsi_task_free(task);
+		if (conn->state == ISCSI_CONN_STATE_EXITING) {
+			iscsi_task_free(task);
+		} else {
+			/* The task has ended: iscsi_conn_drop() frees it with the others. */
+			iscsi_conn_drop(conn, "out of PDUs");
+		}
 		return;
 	}
 	rsp = (struct keel_iscsi_scsi_rsp *)&pdu->bhs;
@@ -226,6 +230,7 @@ iscsi_send_datain(struct iscsi_task *task)
 
 		pdu = iscsi_pdu_get();
 		if (pdu == NULL) {
+			/* The task has ended: iscsi_conn_drop() frees it with the others. */
 			iscsi_conn_drop(conn, "out of PDUs");
 			return;
 		}
@@ -295,7 +300,7 @@ iscsi_task_scsi_done(struct keel_scsi_task *scsi)
 	}
 	/* Sent by the poll group's next poll, with the other responses ready by then; the last
 	 * command in flight has nothing to wait for. */
-	if (conn->num_active == 1) {
+	if (conn->num_active == 1 && conn->state == ISCSI_CONN_STATE_RUNNING) {
 		iscsi_conn_flush(conn);
 	}
 }

@@ -31,19 +31,21 @@ iscsi_tmf_send_rsp(struct iscsi_conn *conn, uint32_t itt, uint8_t response)
 	iscsi_conn_send_pdu(conn, pdu);
 }
 
+/* The function has ended (at the SCSI layer, or here): answer it and free its task. Until
+ * then the task counts among the connection's active tasks, so a connection that closes
+ * meanwhile waits for the SCSI layer to give it back. */
 static void
 iscsi_tmf_done(struct keel_scsi_task *scsi)
 {
 	struct iscsi_task *task = KEEL_CONTAINEROF(scsi, struct iscsi_task, scsi);
 	struct iscsi_conn *conn = task->conn;
 
+	task->completed = true;
 	if (conn->state == ISCSI_CONN_STATE_RUNNING) {
 		iscsi_tmf_send_rsp(conn, task->itt, (uint8_t)scsi->response);
 		iscsi_conn_flush(conn);
 	}
-	TAILQ_REMOVE(&conn->active_tasks, task, link);
-	conn->num_active--;
-	keel_mempool_put(g_iscsi.task_pool, task);
+	iscsi_task_free(task);
 }
 
 static struct iscsi_task *
@@ -70,6 +72,22 @@ iscsi_find_task_by_itt(struct iscsi_conn *conn, uint32_t itt)
 		}
 	}
 	return NULL;
+}
+
+/* ABORT TASK of a command that has not reached the SCSI layer: it ends without a response
+ * (RFC 7143 4.2.3.2). A command waiting for its CmdSN turn is freed when its turn comes; one
+ * whose Data-Out is being received on another connection of the session, when that PDU is
+ * in; any other at once. */
+static void
+iscsi_tmf_abort_unqueued(struct iscsi_task *ref)
+{
+	struct iscsi_pdu *rx = ref->conn->rx_pdu;
+
+	if (ref->pending || (rx != NULL && rx->task == ref)) {
+		ref->aborted = true;
+		return;
+	}
+	iscsi_task_free(ref);
 }
 
 int
@@ -139,17 +157,17 @@ iscsi_op_task_req(struct iscsi_conn *conn, struct iscsi_pdu *pdu)
 			/* Not at the SCSI layer yet (waiting for data or its CmdSN turn): it
 			 * ends here. */
 			if (function == KEEL_SCSI_TMF_ABORT_TASK) {
-				if (ref->pending) {
-					ref->aborted = true; /* freed when its turn comes */
-				} else {
-					iscsi_task_free(ref);
-				}
+				iscsi_tmf_abort_unqueued(ref);
+			} else {
+				task->scsi.response = KEEL_SCSI_TMF_RESP_SUCCEEDED;
 			}
 			iscsi_tmf_done(&task->scsi);
 			return 0;
 		}
 		task->scsi.abort_task = ref ? &ref->scsi : NULL;
 	}
+	/* From here the SCSI layer owns the task until iscsi_tmf_done(). */
+	task->scsi_queued = true;
 	keel_scsi_task_mgmt(&task->scsi);
 	return 0;
 }

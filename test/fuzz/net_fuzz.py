@@ -23,6 +23,9 @@ import faults_common as fc  # noqa: E402
 import iscsi_client as ic  # noqa: E402
 
 BS = 512
+LUNS = [0, 0, 1, 2]            # 512- and 4096-byte blocks, and a LUN that is not there
+# Task management functions (RFC 7143 11.5.1, RFC 7144), the aborting ones more often.
+TMF_FUNCTIONS = [1, 1, 1, 2, 3, 4, 5, 6, 6, 7, 8, 9, 10, 11, 12]
 
 
 class Recorder(ic.Connection):
@@ -32,14 +35,28 @@ class Recorder(ic.Connection):
         def __getattr__(self, name):  # settimeout, setsockopt, ...: nothing to do
             return lambda *args, **kw: None
 
+    class _NoSocketModule:
+        """What the client module sees as `socket` while a Recorder is made."""
+        def create_connection(self, *args, **kw):
+            return Recorder._NoSocket()
+
+        def __getattr__(self, name):
+            return getattr(socket, name)
+
+    _init_lock = threading.Lock()
+
     def __init__(self):
-        # The client's own constructor, with no socket behind it.
-        real = ic.socket.create_connection
-        ic.socket.create_connection = lambda *a, **kw: Recorder._NoSocket()
-        try:
-            super().__init__()
-        finally:
-            ic.socket.create_connection = real
+        # The client's own constructor, with no socket behind it. Only the client module's
+        # name `socket` is swapped, never the socket module itself (the other threads connect
+        # through it meanwhile), and one Recorder at a time, so that the real one is always
+        # what is put back.
+        with Recorder._init_lock:
+            real = ic.socket
+            ic.socket = Recorder._NoSocketModule()
+            try:
+                super().__init__()
+            finally:
+                ic.socket = real
         self.initial_r2t = False
         self.immediate_data = True
         self.pdus = []
@@ -86,14 +103,15 @@ def build_session(rng, target):
         elif kind in (2, 3):
             blocks = rng.choice([1, 8, 128, 1024])
             lba = rng.randrange(0, 32768)
-            bhs, _ = r.scsi_bhs(ic.read10(lba, blocks), blocks * BS, read=True)
+            bhs, _ = r.scsi_bhs(ic.read10(lba, blocks), blocks * BS, read=True,
+                                lun=rng.choice(LUNS))
             r.send_pdu(bhs)
         elif kind in (4, 5):
             blocks = rng.choice([1, 8, 128, 512])
             lba = rng.randrange(0, 32768)
             data = bytes([rng.randrange(256)]) * (blocks * BS)
             bhs, itt = r.scsi_bhs(ic.write10(lba, blocks), len(data), write=True,
-                                  final=len(data) <= 8192)
+                                  final=len(data) <= 8192, lun=rng.choice(LUNS))
             imm = data[:8192]
             r.send_pdu(bhs, imm)
             if len(data) > len(imm):
@@ -108,7 +126,8 @@ def build_session(rng, target):
         else:
             bhs = bytearray(ic.BHS_LEN)
             bhs[0] = ic.OP_TASK_REQ | 0x40
-            bhs[1] = 0x80 | rng.choice([1, 2, 4, 5, 6, 8])
+            bhs[1] = 0x80 | rng.choice(TMF_FUNCTIONS)
+            bhs[9] = rng.choice(LUNS)
             struct.pack_into('>IIIIII', bhs, 16, r.next_itt(), rng.randrange(1, r.itt + 1),
                              r.cmdsn, r.exp_statsn, rng.randrange(1, r.cmdsn + 1), 0)
             r.send_pdu(bhs)
@@ -178,19 +197,22 @@ def run_session(host, port, target, seed):
     s = socket.create_connection((host, port), timeout=5)
     s.settimeout(0.05)
     chatty = rng.random() < 0.5
+    answered = 0
     try:
         for p in pdus:
             s.sendall(p)
             if chatty:
                 try:
-                    s.recv(1 << 20)
+                    answered += len(s.recv(1 << 20))
                 except socket.timeout:
                     pass
         end = time.time() + 0.3
         while time.time() < end:
             try:
-                if not s.recv(1 << 20):
+                got = s.recv(1 << 20)
+                if not got:
                     break
+                answered += len(got)
             except socket.timeout:
                 pass
     except OSError:
@@ -199,6 +221,7 @@ def run_session(host, port, target, seed):
         if rng.random() < 0.5:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
         s.close()
+    return answered > 0
 
 
 def regress_data_out_for_a_write_waiting_for_its_cmdsn(host, port, target):
@@ -239,7 +262,137 @@ def regress_data_out_for_a_write_waiting_for_its_cmdsn(host, port, target):
     c.close()
 
 
-REGRESSIONS = [regress_data_out_for_a_write_waiting_for_its_cmdsn]
+def _tmf_bhs(c, function, ref_itt, ref_cmdsn, lun=0):
+    """A Task Management Function Request (RFC 7143 11.5), immediate."""
+    bhs = bytearray(ic.BHS_LEN)
+    bhs[0] = ic.OP_TASK_REQ | 0x40
+    bhs[1] = 0x80 | function
+    bhs[9] = lun
+    itt = c.next_itt()
+    struct.pack_into('>IIIII', bhs, 16, itt, ref_itt, c.cmdsn, c.exp_statsn, ref_cmdsn)
+    return bhs, itt
+
+
+def _logout_bhs(c):
+    bhs = bytearray(ic.BHS_LEN)
+    bhs[0] = ic.OP_LOGOUT_REQ | 0x40
+    bhs[1] = 0x80
+    itt = c.next_itt()
+    struct.pack_into('>IHHII', bhs, 16, itt, c.cid, 0, c.cmdsn, c.exp_statsn)
+    return bhs, itt
+
+
+def _collect(c, seconds):
+    """The target's PDUs until it closes the connection or says nothing for that long:
+    ([pdu, ...], closed)."""
+    pdus = []
+    c.sock.settimeout(seconds)
+    try:
+        while True:
+            pdus.append(c.recv_pdu())
+    except socket.timeout:
+        return pdus, False
+    except (ConnectionError, OSError):
+        return pdus, True
+
+
+def _busy_session(host, port, target):
+    """A logged-in connection whose nexus has seen its first unit attention."""
+    c = ic.Connection(host, port, timeout=10)
+    c.login(target=target)
+    c.scsi(ic.test_unit_ready())
+    return c
+
+
+def regress_warm_reset_and_abort_of_a_read_then_logout(host, port, target):
+    """Found by this fuzzer (seed 1, session 25): a READ, TARGET WARM RESET, ABORT TASK of
+    that READ and a logout, sent at once. The connection closed while both functions were
+    still at the SCSI layer freed their tasks; the SCSI layer then completed them into the
+    pool (a double free: the connection's task count wrapped, it stayed "exiting" for good
+    and SIGTERM no longer stopped the target; in longer runs the same task was handed out
+    twice). The logout terminates what is still pending (RFC 7143 11.14): each function is
+    answered "function complete" or not at all, the READ with GOOD status or not at all;
+    the logout is answered last, the connection closes and everything comes back."""
+    c = _busy_session(host, port, target)
+    rd, rd_itt = c.scsi_bhs(ic.read10(0x2c0c, 128), 128 * BS, read=True)
+    reset, reset_itt = _tmf_bhs(c, 6, 0xFFFFFFFF, 0)
+    abort, abort_itt = _tmf_bhs(c, 1, rd_itt, c.cmdsn - 1)
+    logout, logout_itt = _logout_bhs(c)
+    c.send_raw(b''.join(bytes(p) for p in (rd, reset, abort, logout)))
+    pdus, closed = _collect(c, 5)
+    c.close()
+    tmf = {p.itt: p.bhs[2] for p in pdus if p.opcode == ic.OP_TASK_RSP}
+    read_status = [p.bhs[3] for p in pdus if p.itt == rd_itt and (
+        p.opcode == ic.OP_SCSI_RSP or (p.opcode == ic.OP_DATA_IN and p.flags & 0x01))]
+    out = [p.bhs[2] for p in pdus if p.opcode == ic.OP_LOGOUT_RSP]
+    fc.check('regression: WARM RESET and ABORT TASK of a READ before a logout are answered '
+             '"function complete" if at all',
+             set(tmf) <= {reset_itt, abort_itt} and set(tmf.values()) <= {0}, str(pdus))
+    fc.check('regression: ... the READ is aborted or GOOD', read_status in ([], [0]),
+             str(read_status))
+    fc.check('regression: ... the logout is answered last and the target closes',
+             out == [0] and pdus[-1].opcode == ic.OP_LOGOUT_RSP and closed, str(pdus))
+
+
+def regress_connection_reset_under_task_management(host, port, target):
+    """The same functions in flight when the initiator resets the connection: the
+    connection must wait for the SCSI layer to answer them before it is freed."""
+    c = _busy_session(host, port, target)
+    pdus = []
+    itts = []
+    for lba in (0, 4096, 8192):
+        bhs, itt = c.scsi_bhs(ic.read10(lba, 1024), 1024 * BS, read=True)
+        pdus.append(bhs)
+        itts.append(itt)
+    pdus.append(_tmf_bhs(c, 1, itts[1], c.cmdsn - 2)[0])
+    pdus.append(_tmf_bhs(c, 5, 0xFFFFFFFF, 0)[0])
+    pdus.append(_tmf_bhs(c, 2, 0xFFFFFFFF, 0)[0])
+    pdus.append(_tmf_bhs(c, 6, 0xFFFFFFFF, 0)[0])
+    c.send_raw(b''.join(bytes(p) for p in pdus))
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+    c.close()
+    c = _busy_session(host, port, target)
+    status, _, data = c.scsi(ic.read10(0, 8), read_len=8 * BS)
+    fc.check('regression: a connection reset while task management functions run leaves '
+             'the target serving', status == 0 and len(data) == 8 * BS)
+    c.logout()
+    c.close()
+
+
+def regress_abort_of_a_write_waiting_for_data(host, port, target):
+    """ABORT TASK of a WRITE that waits for its Data-Out (not at the SCSI layer yet) ends it
+    there: "function complete", no response for the WRITE, and Data-Out sent for it later
+    is rejected; QUERY TASK first finds it (function succeeded)."""
+    c = ic.Connection(host, port, timeout=10)
+    c.initial_r2t = True
+    c.immediate_data = False
+    c.login(target=target)
+    c.scsi(ic.test_unit_ready())
+    data = bytes(range(256)) * 2
+    bhs, witt = c.scsi_bhs(ic.write10(300, 1), len(data), write=True, final=True)
+    c.send_pdu(bhs)
+    query, query_itt = _tmf_bhs(c, 9, witt, c.cmdsn - 1)
+    abort, abort_itt = _tmf_bhs(c, 1, witt, c.cmdsn - 1)
+    c.send_raw(bytes(query) + bytes(abort))
+    first, _ = _collect(c, 1)
+    c._send_data_out(witt, 0xFFFFFFFF, data, 0, len(data), 0)
+    second, _ = _collect(c, 1)
+    tmf = {p.itt: p.bhs[2] for p in first if p.opcode == ic.OP_TASK_RSP}
+    fc.check('regression: QUERY TASK finds a WRITE waiting for Data-Out, ABORT TASK ends it',
+             tmf == {query_itt: 7, abort_itt: 0}, str(first))
+    fc.check('regression: ... the WRITE gets no response and its late Data-Out a Reject',
+             not [p for p in first + second if p.opcode == ic.OP_SCSI_RSP] and
+             [p.opcode for p in second] == [ic.OP_REJECT], str(first + second))
+    status, _, _ = c.scsi(ic.test_unit_ready())
+    fc.check('regression: ... and the session goes on', status == 0)
+    c.logout()
+    c.close()
+
+
+REGRESSIONS = [regress_data_out_for_a_write_waiting_for_its_cmdsn,
+               regress_warm_reset_and_abort_of_a_read_then_logout,
+               regress_connection_reset_under_task_management,
+               regress_abort_of_a_write_waiting_for_data]
 
 
 def main():
@@ -262,11 +415,14 @@ def main():
             fn(host, port, target)
         except (OSError, ic.ProtocolError) as e:
             fc.check('regression %s' % fn.__name__, False, repr(e))
-    got = fc.wait_pools(sock, start)
-    fc.check('pools back to their start values after the regression sessions', got == start,
-             'now %s, at start %s' % (got, start))
+        if not fc.check('target alive after %s' % fn.__name__, fc.alive(pid)):
+            return fc.exit_status()
+        got = fc.wait_pools(sock, start)
+        fc.check('pools, sessions and connections back after %s' % fn.__name__, got == start,
+                 'now %s, at start %s' % (got, start))
     stop = time.time() + seconds
     counts = [0] * threads_n
+    answered = [0] * threads_n
     last = [None] * threads_n
     dead = threading.Event()
     crashed = []
@@ -278,7 +434,7 @@ def main():
             seed = base + w + threads_n * n
             last[w] = seed
             try:
-                run_session(host, port, target, seed)
+                answered[w] += run_session(host, port, target, seed)
             except OSError:
                 if not fc.alive(pid):
                     dead.set()
@@ -295,10 +451,15 @@ def main():
     for t in threads:
         t.join()
     total = sum(counts)
-    print('net_fuzz: %d sessions' % total, flush=True)
+    print('net_fuzz: %d sessions, %d answered by the target' % (total, sum(answered)),
+          flush=True)
     fc.check('the fuzzer ran (%d sessions, no error of its own)' % total,
              not crashed and total >= min(limit or 4 * seconds, 4 * seconds),
              '; '.join(crashed[:3]))
+    # Most sessions begin with a login the target answers, mutated or not: far fewer answers
+    # mean the sessions no longer reach the target at all.
+    fc.check('the target answered most sessions (%d of %d)' % (sum(answered), total),
+             sum(answered) * 2 >= total)
     ok = fc.check('target alive after %d mutated sessions' % total, fc.alive(pid),
                   'last seeds %s (replay with --replay SEED)' % last)
     if not ok:
