@@ -15,6 +15,7 @@
 #include <pthread.h>
 
 #include <linux/vfio.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
@@ -36,6 +37,9 @@ struct pci_vfio_dev {
 	struct keel_pci_addr addr;
 	struct vfio_group *group;
 	int fd;
+	/* eventfd the kernel signals when it wants the device back (hot removal), or -1. */
+	int req_fd;
+	bool release_requested;
 	uint64_t cfg_offset;
 	uint64_t bar_size[6];
 };
@@ -314,11 +318,79 @@ vfio_dma_translate(struct keel_pci_dev *dev, const void *buf, uint64_t *size)
 	return keel_vtophys(buf, size);
 }
 
+/*
+ * The device request interrupt: on hot removal, vfio-pci's remove waits for the process to
+ * close the device and signals this eventfd meanwhile (the device stays in sysfs until then),
+ * so a device that is asked for counts as gone. Without it the removal would wait forever.
+ */
+static void
+vfio_req_irq_setup(struct pci_vfio_dev *v)
+{
+	struct vfio_irq_info info = {.argsz = sizeof(info), .index = VFIO_PCI_REQ_IRQ_INDEX};
+	char buf[sizeof(struct vfio_irq_set) + sizeof(int32_t)];
+	struct vfio_irq_set *set = (struct vfio_irq_set *)buf;
+	int32_t fd;
+
+	v->req_fd = -1;
+	if (ioctl(v->fd, VFIO_DEVICE_GET_IRQ_INFO, &info) != 0 || info.count == 0) {
+		KEEL_WARNLOG("vfio: %s has no device request interrupt: hot removal will wait "
+			     "until the device is detached\n",
+			     v->dev.addr);
+		return;
+	}
+	fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (fd < 0) {
+		return;
+	}
+	memset(buf, 0, sizeof(buf));
+	set->argsz = sizeof(buf);
+	set->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
+	set->index = VFIO_PCI_REQ_IRQ_INDEX;
+	set->start = 0;
+	set->count = 1;
+	memcpy(set->data, &fd, sizeof(fd));
+	if (ioctl(v->fd, VFIO_DEVICE_SET_IRQS, set) != 0) {
+		KEEL_WARNLOG("vfio: cannot set the device request interrupt of %s: %s\n",
+			     v->dev.addr, keel_strerror(errno));
+		close(fd);
+		return;
+	}
+	v->req_fd = fd;
+}
+
+static void
+vfio_req_irq_teardown(struct pci_vfio_dev *v)
+{
+	struct vfio_irq_set set = {
+		.argsz = sizeof(set),
+		.flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER,
+		.index = VFIO_PCI_REQ_IRQ_INDEX,
+		.start = 0,
+		.count = 0,
+	};
+
+	if (v->req_fd < 0) {
+		return;
+	}
+	ioctl(v->fd, VFIO_DEVICE_SET_IRQS, &set);
+	close(v->req_fd);
+	v->req_fd = -1;
+}
+
 static bool
 vfio_present(struct keel_pci_dev *dev)
 {
 	struct pci_vfio_dev *v = dev->ctx;
+	uint64_t count;
 
+	if (v->req_fd >= 0 && !__atomic_load_n(&v->release_requested, __ATOMIC_ACQUIRE) &&
+	    read(v->req_fd, &count, sizeof(count)) == (ssize_t)sizeof(count)) {
+		KEEL_NOTICELOG("vfio: the kernel asks for %s back (hot removal)\n", v->dev.addr);
+		__atomic_store_n(&v->release_requested, true, __ATOMIC_RELEASE);
+	}
+	if (__atomic_load_n(&v->release_requested, __ATOMIC_ACQUIRE)) {
+		return false;
+	}
 	return keel_pci_device_present(&v->addr);
 }
 
@@ -327,6 +399,7 @@ vfio_detach(struct keel_pci_dev *dev)
 {
 	struct pci_vfio_dev *v = dev->ctx;
 
+	vfio_req_irq_teardown(v);
 	pthread_mutex_lock(&g_vfio_lock);
 	close(v->fd);
 	vfio_group_put(v->group);
@@ -392,6 +465,7 @@ pci_vfio_attach(const struct keel_pci_addr *addr, const struct keel_pci_id *id,
 	v->dev.id = *id;
 	v->dev.ops = &g_vfio_ops;
 	v->dev.ctx = v;
+	vfio_req_irq_setup(v);
 	*out = &v->dev;
 	return 0;
 

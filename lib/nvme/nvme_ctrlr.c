@@ -50,7 +50,7 @@ nvme_ctrlr_gone(const struct keel_nvme_ctrlr *ctrlr)
 	return __atomic_load_n(&ctrlr->removed, __ATOMIC_RELAXED);
 }
 
-/* why: what showed it ("registers read all ones", "device left sysfs"). */
+/* why: what showed it (its registers, or the PCI layer saying the device is not present). */
 static void
 nvme_ctrlr_set_removed(struct keel_nvme_ctrlr *ctrlr, const char *why)
 {
@@ -71,7 +71,7 @@ nvme_ctrlr_probe_removed(struct keel_nvme_ctrlr *ctrlr, uint32_t csts)
 		return true;
 	}
 	if (!keel_pci_dev_present(ctrlr->dev)) {
-		nvme_ctrlr_set_removed(ctrlr, "device left sysfs");
+		nvme_ctrlr_set_removed(ctrlr, "the device is leaving or has left sysfs");
 		return true;
 	}
 	return false;

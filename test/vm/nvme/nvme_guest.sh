@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # keel's userspace NVMe driver on an emulated drive, removed and added again under load: a
 # Debian guest under QEMU (q35) has an NVMe controller behind a PCIe root port, bound to
-# uio_pci_generic; the host-built iscsi_tgt runs in the guest (hugepages, --iova-mode=pa) and
-# exports the drive's namespace (LUN 0) and a RAM disk (LUN 1). The host drives it through QEMU's
-# host forwards (the guest's RPC socket bridged to TCP, and its iSCSI portal): data written and
-# verified on both LUNs; then, with 1 MiB reads and writes at queue depth 32 running on LUN 0,
-# the drive is removed through QEMU's monitor (device_del). LUN 0 must fail cleanly, LUN 1 keep
-# its data and serve, the target stay up; device_add brings the drive back, the hotplug monitor
-# attaches it and it is exported again and written and verified. One PASS:/FAIL: line a step.
+# uio_pci_generic (or, with KEEL_VM_NVME_DRIVER=vfio-pci as nvme_vfio_guest.sh sets it, to
+# vfio-pci behind QEMU's emulated IOMMU); the host-built iscsi_tgt runs in the guest (hugepages,
+# --iova-mode=pa for uio, va for vfio) and exports the drive's namespace (LUN 0) and a RAM disk
+# (LUN 1). The host drives it through QEMU's host forwards (the guest's RPC socket bridged to
+# TCP, and its iSCSI portal): data written and verified on both LUNs; then, with 1 MiB reads and
+# writes at queue depth 32 running on LUN 0, the drive is removed through QEMU's monitor
+# (device_del). LUN 0 must fail cleanly, LUN 1 keep its data and serve, the target stay up;
+# device_add brings the drive back, the hotplug monitor attaches it and it is exported again
+# and written and verified, and the drive's backing file holds what was written. One
+# PASS:/FAIL: line a step.
 #
-# Environment: KEEL_VM_LIMIT (hard limit of the guest run in seconds, default 330),
-# KEEL_VM_CACHE (see test/vm/README.md).
+# Environment: KEEL_VM_NVME_DRIVER (uio_pci_generic, the default, or vfio-pci), KEEL_VM_LIMIT
+# (hard limit of the guest run in seconds, default 330), KEEL_VM_CACHE (see test/vm/README.md).
 source "$(dirname "$0")/../../common/autotest_common.sh"
 source "$rootdir/test/vm/common/vm_common.sh"
 
@@ -30,6 +33,21 @@ ram_blocks=$((ram_mb * 2048))
 iqn=iqn.2016-06.io.spdk:disk1
 writer=$rootdir/test/nvme/common/qd_writer.py
 lun_io=$here/lun_io.py
+driver=${KEEL_VM_NVME_DRIVER:-uio_pci_generic}
+case $driver in
+uio_pci_generic)
+	# No IOMMU: the drive is given physical addresses.
+	iova=pa launch_args=() qemu_args=()
+	;;
+vfio-pci)
+	# QEMU's emulated IOMMU; keel maps its memory into it at virtual addresses.
+	iova=va launch_args=(-a intel_iommu=on) qemu_args=(-device intel-iommu)
+	;;
+*)
+	fail "KEEL_VM_NVME_DRIVER is uio_pci_generic or vfio-pci, not '$driver'"
+	finish
+	;;
+esac
 
 if ! why=$(vm_need_tools); then
 	fail "guest: host tools ($why)"
@@ -51,7 +69,7 @@ if ! vm_build_image nvme \
 	--packages busybox-static socat \
 	--binaries /usr/bin/socat \
 	--pkgfile /bin/busybox \
-	--modules virtio_net virtio_pci uio_pci_generic \
+	--modules virtio_net virtio_pci uio_pci_generic vfio_pci vfio_iommu_type1 \
 	--file "$rootdir/test/vm/common/init:/init" \
 	--file "$rootdir/test/vm/common/guest-lib.sh:/etc/keel-vm/guest-lib.sh"; then
 	fail "guest: image built from Debian packages ($VM_ERROR)"
@@ -98,8 +116,9 @@ cp "$here/guest/run.sh" "$overlay/etc/keel-vm/run"
 chmod +x "$overlay/etc/keel-vm/run"
 cat > "$overlay/etc/keel-vm/config" << EOF
 NVME_ID="1b36 0010"
+DRIVER=$driver
 HUGEPAGES=320
-TGT_ARGS="-m 0x1 --iova-mode=pa -s 512 --empty"
+TGT_ARGS="-m 0x1 --iova-mode=$iova -s 512 --empty"
 HOST_TIMEOUT=$limit
 EOF
 
@@ -185,10 +204,10 @@ host_test() {
 	check "RPC through the host forward (127.0.0.1:$rpc_port) answers" \
 		"${R[@]}" spdk_get_version || return 1
 	if ! "${R[@]}" bdev_nvme_attach_controller -b Nvme0 -t PCIe -a "$addr"; then
-		fail "bdev_nvme_attach_controller -b Nvme0 -t PCIe -a $addr (uio_pci_generic)"
+		fail "bdev_nvme_attach_controller -b Nvme0 -t PCIe -a $addr ($driver)"
 		return 1
 	fi
-	pass "bdev_nvme_attach_controller -b Nvme0 -t PCIe -a $addr (uio_pci_generic)"
+	pass "bdev_nvme_attach_controller -b Nvme0 -t PCIe -a $addr ($driver)"
 	# The hotplug monitor goes on once the drive is attached: it would take the drive itself.
 	check "bdev_nvme_set_hotplug -e (period 500 ms)" \
 		"${R[@]}" bdev_nvme_set_hotplug -e -r 500000
@@ -295,9 +314,9 @@ handler() {
 	esac
 }
 
-if ! vm_start "$overlay" "$limit" -m 1280 -M "$qmp" \
+if ! vm_start "$overlay" "$limit" -m 1280 -M "$qmp" "${launch_args[@]}" \
 	-F "127.0.0.1:$iscsi_port=10.0.2.15:3260" -F "127.0.0.1:$rpc_port=10.0.2.15:5260" -- \
-	-device pcie-root-port,id=rp1,chassis=1,slot=1 \
+	"${qemu_args[@]}" -device pcie-root-port,id=rp1,chassis=1,slot=1 \
 	-blockdev "node-name=nvmedisk,driver=raw,file.driver=file,file.filename=$disk" \
 	-device nvme,id=nvme1,bus=rp1,serial=keelnvme0001,drive=nvmedisk; then
 	fail "guest: QEMU starts"

@@ -23,12 +23,12 @@ nvme_addr() {
 	return 1
 }
 
-bind_uio() {
+bind_driver() {
 	local addr=$1 i=0
-	# new_id makes uio_pci_generic take every QEMU NVMe device (1b36:0010), present or to come.
-	echo "$NVME_ID" > /sys/bus/pci/drivers/uio_pci_generic/new_id || return 1
+	# new_id makes the driver take every QEMU NVMe device (1b36:0010), present or to come.
+	echo "$NVME_ID" > "/sys/bus/pci/drivers/$DRIVER/new_id" || return 1
 	while [ $i -lt 50 ]; do
-		if [ "$(basename "$(readlink "/sys/bus/pci/devices/$addr/driver")")" = uio_pci_generic ]
+		if [ "$(basename "$(readlink "/sys/bus/pci/devices/$addr/driver")")" = "$DRIVER" ]
 		then
 			return 0
 		fi
@@ -92,9 +92,9 @@ if [ -z "$ADDR" ]; then
 	exit 1
 fi
 vm_pass "the guest sees the emulated NVMe controller at $ADDR"
-vm_check "the drive at $ADDR is bound to uio_pci_generic" bind_uio "$ADDR" || exit 1
+vm_check "the drive at $ADDR is bound to $DRIVER" bind_driver "$ADDR" || exit 1
 vm_check "$HUGEPAGES hugepages of 2 MiB reserved" hugepages || exit 1
-if ! vm_check "iscsi_tgt starts (hugepages, --iova-mode=pa), RPC bridged to TCP 5260" start_tgt
+if ! vm_check "iscsi_tgt starts ($TGT_ARGS), RPC bridged to TCP 5260" start_tgt
 then
 	cat $TGT_LOG > /dev/console
 	exit 1
