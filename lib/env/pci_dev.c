@@ -344,12 +344,19 @@ uio_dma_translate(struct keel_pci_dev *dev, const void *buf, uint64_t *size)
 	return keel_vtophys(buf, size);
 }
 
+/* Present while sysfs lists the device bound to uio_pci_generic: on hot removal the kernel
+ * unbinds the driver first (which turns bus mastering off: DMA then fails) and removes the
+ * device after, so an unbound device is already gone for keel. */
 static bool
 uio_present(struct keel_pci_dev *dev)
 {
 	struct pci_uio_dev *u = dev->ctx;
+	struct keel_pci_id id;
+	char driver[64];
 
-	return keel_pci_device_present(keel_pci_device_get_addr(u->sysfs));
+	return keel_pci_device_get_id(keel_pci_device_get_addr(u->sysfs), &id, driver,
+				      sizeof(driver)) == 0 &&
+	       strcmp(driver, "uio_pci_generic") == 0;
 }
 
 static void
