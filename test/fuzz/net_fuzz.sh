@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Network fuzzer against a running iscsi_tgt (test/fuzz/net_fuzz.py). In `make test`: the
-# regression sessions, then 20 mutated sessions of a fixed seed, one at a time (the same run
-# every time). With NET_FUZZ_TIME=<s>: a random seed (or NET_FUZZ_SEED), four connections at
-# once, for that long. The target must survive, serve a clean session and give every pool
-# object back.
+# regression sessions, then the 400 mutated sessions of seed 1, four connections at once (the
+# same sessions every time; at most 60 s). With NET_FUZZ_TIME=<s>: a random seed (or
+# NET_FUZZ_SEED), NET_FUZZ_THREADS connections at once (default 4), for that long. The target
+# must survive, serve a clean session, give every pool object back and stop on SIGTERM.
 source "$(dirname "$0")/../common/autotest_common.sh"
 
 sock=$TEST_TMP/rpc.sock
@@ -12,10 +12,10 @@ port=$(free_port)
 target=iqn.2016-06.io.spdk:fuzz
 if [ -n "${NET_FUZZ_TIME:-}" ]; then
 	seconds=$NET_FUZZ_TIME
-	opts=(${NET_FUZZ_SEED:+--seed "$NET_FUZZ_SEED"})
+	opts=(${NET_FUZZ_SEED:+--seed "$NET_FUZZ_SEED"} --threads "${NET_FUZZ_THREADS:-4}")
 else
 	seconds=60
-	opts=(--seed 1 --threads 1 --sessions 20)
+	opts=(--seed 1 --threads 4 --sessions 400)
 fi
 
 if ! start_tgt "$sock" "$log" -m 0x1 --no-huge -s 512 --empty; then
