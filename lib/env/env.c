@@ -26,6 +26,47 @@
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
+/* Under AddressSanitizer, an object given back to a mempool is poisoned until it is taken
+ * again, so that a use after keel_mempool_put() is reported like a use after free(), and a
+ * second put of the same object aborts. */
+#if defined(__SANITIZE_ADDRESS__)
+#define ENV_MEMPOOL_POISON 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ENV_MEMPOOL_POISON 1
+#endif
+#endif
+#ifdef ENV_MEMPOOL_POISON
+#include <sanitizer/asan_interface.h>
+
+static void
+mempool_poison(struct rte_mempool *mp, void *obj)
+{
+	if (__asan_address_is_poisoned(obj)) {
+		KEEL_ERRLOG("mempool %s: object %p given back twice\n", mp->name, obj);
+		abort();
+	}
+	ASAN_POISON_MEMORY_REGION(obj, mp->elt_size);
+}
+
+static void
+mempool_unpoison(struct rte_mempool *mp, void *obj)
+{
+	ASAN_UNPOISON_MEMORY_REGION(obj, mp->elt_size);
+}
+
+static void
+mempool_unpoison_iter(struct rte_mempool *mp, void *arg, void *obj, unsigned idx)
+{
+	(void)arg;
+	(void)idx;
+	mempool_unpoison(mp, obj);
+}
+#else
+#define mempool_poison(mp, obj) ((void)(mp), (void)(obj))
+#define mempool_unpoison(mp, obj) ((void)(mp), (void)(obj))
+#endif
+
 #define ENV_MAX_ARGS 64
 #define ENV_NO_HUGE_DEFAULT_MB 2048
 /* Hugepage memory below which a start without -s falls back to ordinary memory: what the
@@ -505,6 +546,11 @@ keel_mempool_create(const char *name, size_t count, size_t elt_size, size_t cach
 void
 keel_mempool_free(struct keel_mempool *pool)
 {
+#ifdef ENV_MEMPOOL_POISON
+	if (pool != NULL) {
+		rte_mempool_obj_iter((struct rte_mempool *)pool, mempool_unpoison_iter, NULL);
+	}
+#endif
 	rte_mempool_free((struct rte_mempool *)pool);
 }
 
@@ -516,25 +562,39 @@ keel_mempool_get(struct keel_mempool *pool)
 	if (rte_mempool_get((struct rte_mempool *)pool, &obj) != 0) {
 		return NULL;
 	}
+	mempool_unpoison((struct rte_mempool *)pool, obj);
 	return obj;
 }
 
 int
 keel_mempool_get_bulk(struct keel_mempool *pool, void **objs, size_t count)
 {
-	return rte_mempool_get_bulk((struct rte_mempool *)pool, objs, (unsigned)count) == 0 ? 0 :
-	       -ENOENT;
+	size_t i;
+
+	if (rte_mempool_get_bulk((struct rte_mempool *)pool, objs, (unsigned)count) != 0) {
+		return -ENOENT;
+	}
+	for (i = 0; i < count; i++) {
+		mempool_unpoison((struct rte_mempool *)pool, objs[i]);
+	}
+	return 0;
 }
 
 void
 keel_mempool_put(struct keel_mempool *pool, void *obj)
 {
+	mempool_poison((struct rte_mempool *)pool, obj);
 	rte_mempool_put((struct rte_mempool *)pool, obj);
 }
 
 void
 keel_mempool_put_bulk(struct keel_mempool *pool, void **objs, size_t count)
 {
+	size_t i;
+
+	for (i = 0; i < count; i++) {
+		mempool_poison((struct rte_mempool *)pool, objs[i]);
+	}
 	rte_mempool_put_bulk((struct rte_mempool *)pool, objs, (unsigned)count);
 }
 
