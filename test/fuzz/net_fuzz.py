@@ -86,6 +86,13 @@ def build_session(rng, target):
     rng.shuffle(op)
     r.send_pdu(r.login_bhs(1, 3, itt=itt), ic.encode_text(op[:rng.randrange(1, len(op) + 1)]))
     r.header_digest = r.data_digest = digests
+    build_commands(rng, r, target)
+    return r.pdus
+
+
+def build_commands(rng, r, target):
+    """Full-feature PDUs of a session, appended to the recorder r: commands, Data-Out, NOP-Out,
+    Text, task management and usually a logout."""
     for _ in range(rng.randrange(1, 12)):
         kind = rng.randrange(8)
         if kind == 0:
@@ -134,11 +141,10 @@ def build_session(rng, target):
     if rng.random() < 0.7:
         bhs = bytearray(ic.BHS_LEN)
         bhs[0] = ic.OP_LOGOUT_REQ | 0x40
-        bhs[1] = 0x80
-        struct.pack_into('>I', bhs, 16, r.next_itt())
+        bhs[1] = 0x80 | rng.choice([0, 0, 1, 2])   # session, connection, for recovery
+        struct.pack_into('>IH', bhs, 16, r.next_itt(), rng.choice([0, 0, 1]))
         struct.pack_into('>II', bhs, 24, r.cmdsn, r.exp_statsn)
         r.send_pdu(bhs)
-    return r.pdus
 
 
 EDGE = [0, 1, 0x7f, 0x80, 0xfe, 0xff]
@@ -189,8 +195,56 @@ def mutate(rng, pdus):
     return pdus
 
 
+def run_mcs_session(host, port, target, rng):
+    """Two connections of one session (CIDs 0 and 1), logged in for real, then the PDUs of
+    build_commands(), mutated or not, each sent on either connection: commands, their Data-Out,
+    task management and logouts (of the session, of either connection) cross connections."""
+    conns = []
+    answered = 0
+    try:
+        lead = ic.Connection(host, port, timeout=5)
+        conns.append(lead)
+        lead.isid = b'\x80' + rng.randbytes(5)
+        name = 'iqn.2016-06.io.keel:fuzz-mcs%d' % rng.randrange(2)
+        lead.login(initiator=name, target=target, extra=[('MaxConnections', '2')])
+        other = ic.Connection(host, port, timeout=5)
+        conns.append(other)
+        other.isid, other.tsih, other.cid = lead.isid, lead.tsih, 1
+        other.login(initiator=name, target=target)
+        answered = 1
+        r = Recorder()
+        r.itt = 0x100
+        r.cmdsn = lead.cmdsn
+        r.exp_statsn = lead.exp_statsn
+        build_commands(rng, r, target)
+        pdus = mutate(rng, r.pdus) if rng.random() < 0.9 else r.pdus
+        for c in conns:
+            c.sock.settimeout(0.05)
+        for p in pdus:
+            rng.choice(conns).sock.sendall(p)
+        end = time.time() + 0.3
+        while time.time() < end and conns:
+            for c in list(conns):
+                try:
+                    if not c.sock.recv(1 << 20):
+                        conns.remove(c)
+                        c.close()
+                except socket.timeout:
+                    pass
+    except (OSError, ic.ProtocolError):
+        pass                                  # the target may close on us at any point
+    finally:
+        for c in conns:
+            if rng.random() < 0.5:
+                c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+            c.close()
+    return answered > 0
+
+
 def run_session(host, port, target, seed):
     rng = random.Random(seed)
+    if rng.random() < 0.15:
+        return run_mcs_session(host, port, target, rng)
     pdus = build_session(rng, target)
     if rng.random() < 0.9:
         pdus = mutate(rng, pdus)
@@ -352,8 +406,13 @@ def regress_connection_reset_under_task_management(host, port, target):
     c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
     c.close()
     c = _busy_session(host, port, target)
-    # The resets may still be running: each that ends adds a unit attention for this nexus.
-    status, sense, data = c.scsi(ic.read10(0, 8), read_len=8 * BS, ua_retries=8)
+    # The resets may still be running: each that ends adds a unit attention for this nexus,
+    # and one still running may abort this READ too (ABORTED COMMAND). Both are retried.
+    for _ in range(20):
+        status, sense, data = c.scsi(ic.read10(0, 8), read_len=8 * BS, ua_retries=1)
+        if not (status == 2 and len(sense) > 2 and (sense[2] & 0x0f) in (0x6, 0xb)):
+            break
+        time.sleep(0.1)
     fc.check('regression: a connection reset while task management functions run leaves '
              'the target serving', status == 0 and len(data) == 8 * BS,
              'status %d, sense %s, %d bytes' % (status, sense.hex(), len(data)))
