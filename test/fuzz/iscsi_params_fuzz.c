@@ -3,9 +3,9 @@
  * login of one or two requests on a connection set up as login.c sets it up, then what the
  * target declares itself and the checks before the full feature phase. Every answer must parse,
  * answer only keys offered in that request (or keys the target declares or CHAP sends), name a
- * key at most once in the login (but for an unknown key offered again, or a rejected declaration
- * of MaxRecvDataSegmentLength followed by the target's own), keep values within their limits,
- * and what was negotiated must be within the ranges of RFC 7143 13.
+ * key at most once in the login (but for an unknown key offered again, or an initiator's
+ * declaration of a key the target declares, rejected before the target's own), keep values
+ * within their limits, and what was negotiated must be within the ranges of RFC 7143 13.
  *
  * Input: byte 0 sets the connection up (bit 0: operational stage, else security; bit 1:
  * discovery session; bit 2: a connection joining a session (TSIH given); bit 3: CHAP offered;
@@ -124,10 +124,11 @@ check_answer(void *ctx, const char *key, const char *value)
 			}
 		}
 	}
-	/* An unknown key offered twice is the initiator's error, answered each time; and a
-	 * declarative MaxRecvDataSegmentLength the target rejects is followed by its own. */
+	/* An unknown key offered twice is the initiator's error, answered each time; and an
+	 * initiator's declaration of a key the target declares too (MaxRecvDataSegmentLength with
+	 * a bad value, TargetAlias, TargetPortalGroupTag) is rejected before the target's own. */
 	if (strcmp(value, "NotUnderstood") == 0 ||
-	    (strcmp(value, "Reject") == 0 && strcmp(key, "MaxRecvDataSegmentLength") == 0)) {
+	    (strcmp(value, "Reject") == 0 && declared_key(key))) {
 		return 0;
 	}
 	for (i = 0; i < a->n; i++) {
