@@ -26,6 +26,7 @@ void iscsi_task_free(struct iscsi_task *task);
 void iscsi_task_send_r2ts(struct iscsi_task *task);
 void iscsi_task_submit(struct iscsi_task *task);
 void iscsi_task_abort_for_conn(struct iscsi_task *task);
+void iscsi_sess_run_pending(struct iscsi_sess *sess);
 uint64_t iscsi_decode_lun(const uint8_t *lun);
 
 /* SAM LUN (peripheral or flat addressing, first level) to an index. */
@@ -416,8 +417,7 @@ static void
 iscsi_sess_run_in_order(struct iscsi_conn *conn, struct iscsi_task *task)
 {
 	struct iscsi_sess *sess = conn->sess;
-	struct iscsi_task *t, *tmp;
-	bool progress = true;
+	struct iscsi_task *t;
 
 	if (task->immediate) {
 		iscsi_task_data_ready(task);
@@ -442,6 +442,17 @@ iscsi_sess_run_in_order(struct iscsi_conn *conn, struct iscsi_task *task)
 	}
 	sess->exp_cmdsn++;
 	iscsi_task_data_ready(task);
+	iscsi_sess_run_pending(sess);
+}
+
+/* Commands that waited for ExpCmdSN to reach them run, in order, now that it has (after a
+ * command, or a task management function, logout or text request with a CmdSN of its own). */
+void
+iscsi_sess_run_pending(struct iscsi_sess *sess)
+{
+	struct iscsi_task *t, *tmp;
+	bool progress = true;
+
 	while (progress) {
 		progress = false;
 		TAILQ_FOREACH_SAFE(t, &sess->pending_cmds, link, tmp) {

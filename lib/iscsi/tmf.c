@@ -13,6 +13,7 @@
 uint64_t iscsi_decode_lun(const uint8_t *lun);
 void iscsi_sess_update_max_cmdsn(struct iscsi_sess *sess);
 void iscsi_task_free(struct iscsi_task *task);
+void iscsi_sess_run_pending(struct iscsi_sess *sess);
 
 static void
 iscsi_tmf_send_rsp(struct iscsi_conn *conn, uint32_t itt, uint8_t response)
@@ -90,22 +91,39 @@ iscsi_tmf_abort_unqueued(struct iscsi_task *ref)
 	iscsi_task_free(ref);
 }
 
+static int iscsi_tmf_handle(struct iscsi_conn *conn, struct iscsi_pdu *pdu);
+
 int
 iscsi_op_task_req(struct iscsi_conn *conn, struct iscsi_pdu *pdu)
 {
 	struct keel_iscsi_task_req *req = (struct keel_iscsi_task_req *)&pdu->bhs;
+	struct iscsi_sess *sess = conn->sess;
+	bool advanced = false;
+	int rc;
+
+	iscsi_conn_update_exp_statsn(conn, keel_from_be32(req->exp_statsn));
+	if (!(req->opcode & KEEL_ISCSI_IMMEDIATE) && keel_from_be32(req->cmdsn) == sess->exp_cmdsn) {
+		sess->exp_cmdsn++;
+		advanced = true;
+	}
+	rc = iscsi_tmf_handle(conn, pdu);
+	if (advanced) {
+		/* Commands numbered after the function, that waited for it, run after it. */
+		iscsi_sess_run_pending(sess);
+		iscsi_sess_update_max_cmdsn(sess);
+	}
+	return rc;
+}
+
+static int
+iscsi_tmf_handle(struct iscsi_conn *conn, struct iscsi_pdu *pdu)
+{
+	struct keel_iscsi_task_req *req = (struct keel_iscsi_task_req *)&pdu->bhs;
 	uint8_t function = req->function & 0x7f;
-	uint32_t itt = keel_from_be32(req->itt), cmdsn = keel_from_be32(req->cmdsn);
+	uint32_t itt = keel_from_be32(req->itt);
 	struct iscsi_sess *sess = conn->sess;
 	struct iscsi_task *task, *ref;
 
-	iscsi_conn_update_exp_statsn(conn, keel_from_be32(req->exp_statsn));
-	if (!(req->opcode & KEEL_ISCSI_IMMEDIATE)) {
-		if (cmdsn == sess->exp_cmdsn) {
-			sess->exp_cmdsn++;
-			iscsi_sess_update_max_cmdsn(sess);
-		}
-	}
 	if (sess->params.discovery) {
 		iscsi_conn_send_reject(conn, &pdu->bhs, KEEL_ISCSI_REJECT_PROTOCOL_ERROR);
 		return 0;

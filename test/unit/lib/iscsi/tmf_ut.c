@@ -219,6 +219,8 @@ check_all_back(void)
 /*
  * PDUs the initiator sends.
  */
+static uint32_t g_cmdsn_ahead; /* commands are numbered ExpCmdSN + this */
+
 static uint32_t
 send_cmd(struct iscsi_conn *conn, uint32_t itt, bool write, uint32_t blocks)
 {
@@ -228,7 +230,7 @@ send_cmd(struct iscsi_conn *conn, uint32_t itt, bool write, uint32_t blocks)
 	c->opcode = KEEL_ISCSI_OP_SCSI_CMD;
 	c->flags = KEEL_ISCSI_FLAG_FINAL | (write ? KEEL_ISCSI_SCSI_WRITE : KEEL_ISCSI_SCSI_READ);
 	keel_to_be32(c->itt, itt);
-	keel_to_be32(c->cmdsn, g_sess.exp_cmdsn);
+	keel_to_be32(c->cmdsn, g_sess.exp_cmdsn + g_cmdsn_ahead);
 	keel_to_be32(c->expected_data_xfer_len, blocks * 512);
 	c->cdb[0] = write ? 0x2a : 0x28;
 	keel_to_be16(&c->cdb[7], (uint16_t)blocks);
@@ -237,18 +239,26 @@ send_cmd(struct iscsi_conn *conn, uint32_t itt, bool write, uint32_t blocks)
 	return itt;
 }
 
+/* A function as an immediate PDU, or (immediate false) numbered with ExpCmdSN. */
 static void
-send_tmf(struct iscsi_conn *conn, uint8_t function, uint32_t itt, uint32_t ref_itt)
+send_tmf_pdu(struct iscsi_conn *conn, uint8_t function, uint32_t itt, uint32_t ref_itt,
+	     bool immediate)
 {
 	struct iscsi_pdu pdu = {0};
 	struct keel_iscsi_task_req *r = (struct keel_iscsi_task_req *)&pdu.bhs;
 
-	r->opcode = KEEL_ISCSI_OP_TASK_REQ | KEEL_ISCSI_IMMEDIATE;
+	r->opcode = KEEL_ISCSI_OP_TASK_REQ | (immediate ? KEEL_ISCSI_IMMEDIATE : 0);
 	r->function = 0x80 | function;
 	keel_to_be32(r->itt, itt);
 	keel_to_be32(r->ref_task_tag, ref_itt);
 	keel_to_be32(r->cmdsn, g_sess.exp_cmdsn);
 	CU_ASSERT(iscsi_op_task_req(conn, &pdu) == 0);
+}
+
+static void
+send_tmf(struct iscsi_conn *conn, uint8_t function, uint32_t itt, uint32_t ref_itt)
+{
+	send_tmf_pdu(conn, function, itt, ref_itt, true);
 }
 
 /* The response to the function itt, or -1 if none was sent. */
@@ -406,6 +416,27 @@ a_command_ending_on_a_closing_connection_is_freed_without_a_response(void)
 	check_all_back();
 }
 
+static void
+commands_waiting_for_a_function_cmdsn_run_after_it(void)
+{
+	setup();
+	/* A READ numbered ExpCmdSN + 1 waits for the function numbered ExpCmdSN. */
+	g_cmdsn_ahead = 1;
+	send_cmd(&g_conn[0], 0x70, false, 8);
+	g_cmdsn_ahead = 0;
+	CU_ASSERT(g_num_cmds == 0 && !TAILQ_EMPTY(&g_sess.pending_cmds));
+	send_tmf_pdu(&g_conn[0], KEEL_SCSI_TMF_ABORT_TASK_SET, 0x71, 0xffffffff, false);
+	/* The function went to the SCSI layer first, then the READ. */
+	CU_ASSERT(g_num_tmfs == 1 && g_num_cmds == 1);
+	CU_ASSERT(g_sess.exp_cmdsn == 3);
+	CU_ASSERT(TAILQ_EMPTY(&g_sess.pending_cmds));
+	complete_tmf(0, KEEL_SCSI_TMF_RESP_COMPLETE);
+	complete_cmd(0, false);
+	CU_ASSERT(tmf_response(0x71) == KEEL_SCSI_TMF_RESP_COMPLETE);
+	CU_ASSERT(cmd_responses(0x70) == 1);
+	check_all_back();
+}
+
 int
 main(void)
 {
@@ -416,6 +447,7 @@ main(void)
 		KEEL_UT_TEST(query_and_abort_of_a_write_waiting_for_data_end_it_at_the_iscsi_layer),
 		KEEL_UT_TEST(abort_during_a_data_out_on_another_connection_ends_the_task_after_it),
 		KEEL_UT_TEST(a_command_ending_on_a_closing_connection_is_freed_without_a_response),
+		KEEL_UT_TEST(commands_waiting_for_a_function_cmdsn_run_after_it),
 	};
 
 	return keel_ut_run("iscsi_tmf", tests, KEEL_COUNTOF(tests), NULL, NULL);
