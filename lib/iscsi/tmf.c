@@ -91,6 +91,40 @@ iscsi_tmf_abort_unqueued(struct iscsi_task *ref)
 	iscsi_task_free(ref);
 }
 
+/* A function that ends a set of tasks (abort or clear task set, a reset) also ends the
+ * session's commands on the LUN (all LUNs: all_luns) that have not reached the SCSI layer yet,
+ * waiting for Data-Out or for their CmdSN turn, that came before the function (RFC 7143 4.2.3,
+ * 11.5.1): they get no response, and nothing is left waiting for data the initiator will not
+ * send. The SCSI layer ends those it has. Sessions of other initiators are not reached here. */
+static void
+iscsi_tmf_abort_unqueued_set(struct iscsi_sess *sess, const struct keel_iscsi_task_req *req,
+			     uint64_t lun, bool all_luns)
+{
+	bool immediate = (req->opcode & KEEL_ISCSI_IMMEDIATE) != 0;
+	uint32_t cmdsn = keel_from_be32(req->cmdsn);
+	struct iscsi_task *t, *tmp;
+	int i;
+
+	for (i = 0; i < sess->num_conns; i++) {
+		struct iscsi_conn *c = sess->conns[i];
+
+		if (c == NULL) {
+			continue;
+		}
+		TAILQ_FOREACH_SAFE(t, &c->active_tasks, link, tmp) {
+			if (!t->is_tmf && !t->scsi_queued && (all_luns || t->lun == lun)) {
+				iscsi_tmf_abort_unqueued(t);
+			}
+		}
+	}
+	/* Waiting for their turn: only those numbered before the function. */
+	TAILQ_FOREACH(t, &sess->pending_cmds, link) {
+		if ((all_luns || t->lun == lun) && (immediate || keel_iscsi_sn_lt(t->cmdsn, cmdsn))) {
+			t->aborted = true;
+		}
+	}
+}
+
 static int iscsi_tmf_handle(struct iscsi_conn *conn, struct iscsi_pdu *pdu);
 
 int
@@ -183,6 +217,13 @@ iscsi_tmf_handle(struct iscsi_conn *conn, struct iscsi_pdu *pdu)
 			return 0;
 		}
 		task->scsi.abort_task = ref ? &ref->scsi : NULL;
+	}
+	if (function == KEEL_SCSI_TMF_ABORT_TASK_SET || function == KEEL_SCSI_TMF_CLEAR_TASK_SET ||
+	    function == KEEL_SCSI_TMF_LOGICAL_UNIT_RESET) {
+		iscsi_tmf_abort_unqueued_set(sess, req, task->lun, false);
+	} else if (function == KEEL_SCSI_TMF_TARGET_WARM_RESET ||
+		   function == KEEL_SCSI_TMF_I_T_NEXUS_RESET) {
+		iscsi_tmf_abort_unqueued_set(sess, req, 0, true);
 	}
 	/* From here the SCSI layer owns the task until iscsi_tmf_done(). */
 	task->scsi_queued = true;

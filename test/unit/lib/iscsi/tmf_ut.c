@@ -437,6 +437,33 @@ commands_waiting_for_a_function_cmdsn_run_after_it(void)
 	check_all_back();
 }
 
+static void
+a_reset_ends_the_writes_still_waiting_for_data_of_the_session(void)
+{
+	setup();
+	send_cmd(&g_conn[0], 0x80, false, 8); /* at the SCSI layer */
+	send_cmd(&g_conn[0], 0x81, true, 8);  /* waits for Data-Out */
+	send_cmd(&g_conn[1], 0x82, true, 8);  /* waits for Data-Out, on the other connection */
+	g_cmdsn_ahead = 1;
+	send_cmd(&g_conn[0], 0x83, true, 8); /* numbered after the reset: waits for its turn */
+	g_cmdsn_ahead = 0;
+	CU_ASSERT(g_tasks_out == 4 && g_num_cmds == 1);
+	send_tmf_pdu(&g_conn[0], KEEL_SCSI_TMF_LOGICAL_UNIT_RESET, 0x84, 0xffffffff, false);
+	/* The two writes that came before it are gone without a response; the one numbered
+	 * after it has had its turn (it asked for its data); the reset is at the SCSI layer. */
+	CU_ASSERT(g_num_tmfs == 1);
+	CU_ASSERT(g_tasks_out == 3);
+	CU_ASSERT(cmd_responses(0x81) == 0 && cmd_responses(0x82) == 0);
+	CU_ASSERT(TAILQ_EMPTY(&g_sess.pending_cmds));
+	CU_ASSERT(TAILQ_FIRST(&g_conn[1].active_tasks) == NULL);
+	complete_cmd(0, true);
+	complete_tmf(0, KEEL_SCSI_TMF_RESP_COMPLETE);
+	CU_ASSERT(tmf_response(0x84) == KEEL_SCSI_TMF_RESP_COMPLETE);
+	CU_ASSERT(g_tasks_out == 1); /* 0x83 */
+	iscsi_conn_drop(&g_conn[0], "test");
+	check_all_back();
+}
+
 int
 main(void)
 {
@@ -448,6 +475,7 @@ main(void)
 		KEEL_UT_TEST(abort_during_a_data_out_on_another_connection_ends_the_task_after_it),
 		KEEL_UT_TEST(a_command_ending_on_a_closing_connection_is_freed_without_a_response),
 		KEEL_UT_TEST(commands_waiting_for_a_function_cmdsn_run_after_it),
+		KEEL_UT_TEST(a_reset_ends_the_writes_still_waiting_for_data_of_the_session),
 	};
 
 	return keel_ut_run("iscsi_tmf", tests, KEEL_COUNTOF(tests), NULL, NULL);
