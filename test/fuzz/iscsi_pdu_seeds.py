@@ -10,9 +10,6 @@ from 1 on each connection. Run `KEEL_FUZZ_DUMP=1 test/fuzz/iscsi_pdu_fuzz_regres
 the target's answers to a seed.
 
 Usage: test/fuzz/iscsi_pdu_seeds.py [DIR]   (default: test/fuzz/corpus/iscsi_pdu_fuzz)
-       test/fuzz/iscsi_pdu_seeds.py --open DIR
-           writes instead the streams of bugs still open (test/fuzz/README.md), which must not
-           go into the corpus before they are fixed: `make test` replays the corpus.
        test/fuzz/iscsi_pdu_seeds.py --capture LISTEN_PORT TARGET_PORT DIR PREFIX
            relays connections from 127.0.0.1:LISTEN_PORT to an iscsi_tgt on
            127.0.0.1:TARGET_PORT and stores what each initiator sent as DIR/PREFIX-<n>, until
@@ -435,19 +432,20 @@ def immediate(s):
     return s
 
 
-def open_tmf_then_eof():
-    """An immediate ABORT TASK SET, then the end of the stream: the connection is freed while
-    the function is still at the SCSI layer, and its completion uses the freed connection."""
+def seed_tmf_then_eof():
+    """An immediate ABORT TASK SET, then the end of the stream: the connection closes while the
+    function is at the SCSI layer (it was freed then, and its completion used the freed
+    connection)."""
     s = Stream()
     s.login()
     s.tmf(2)
     return immediate(s)
 
 
-def open_query_task_read_logout():
+def seed_query_task_read_logout():
     """An immediate QUERY TASK naming no task, an immediate READ and an immediate Logout, in one
-    write: neither the function nor the READ is answered, the connection's count of active
-    tasks wraps below zero and the connection stays exiting for good."""
+    write (the function was released twice: the connection's count of active tasks wrapped
+    below zero and it was never freed)."""
     s = Stream()
     s.login()
     s.tmf(9, ref_itt=3, ref_cmdsn=1)
@@ -456,10 +454,8 @@ def open_query_task_read_logout():
     return immediate(s)
 
 
-OPEN = {
-    'tmf-then-eof': open_tmf_then_eof,
-    'query-task-read-logout': open_query_task_read_logout,
-}
+SEEDS['tmf-then-eof'] = seed_tmf_then_eof
+SEEDS['query-task-read-logout'] = seed_query_task_read_logout
 
 
 def capture(listen_port, target_port, out, prefix):
@@ -495,23 +491,17 @@ def capture(listen_port, target_port, out, prefix):
 
 
 def main():
-    streams = SEEDS
-    prefix = 'seed-'
     args = sys.argv[1:]
     if args and args[0] == '--capture':
         if len(args) != 5:
             sys.exit(__doc__)
         capture(int(args[1]), int(args[2]), args[3], args[4])
         return
-    if args and args[0] == '--open':
-        if len(args) != 2:
-            sys.exit(__doc__)
-        streams, prefix, args = OPEN, 'open-', args[1:]
     out = args[0] if args else os.path.join(
         os.path.dirname(os.path.abspath(__file__)), 'corpus', 'iscsi_pdu_fuzz')
     os.makedirs(out, exist_ok=True)
-    for name, build in streams.items():
-        with open(os.path.join(out, prefix + name), 'wb') as f:
+    for name, build in SEEDS.items():
+        with open(os.path.join(out, 'seed-' + name), 'wb') as f:
             f.write(build().out)
 
 
