@@ -68,10 +68,14 @@ keel_scsi_task_set_status(struct keel_scsi_task *task, int status, int sk, int a
 }
 
 /*
- * PDUs the target sends: "sent" at once (the response's sent callback runs), kept as BHSs.
+ * PDUs the target sends: kept as BHSs when queued; queued PDUs are "written" (a response's sent
+ * callback runs, as after a write) by deliver(), which the test calls after each step, as the
+ * poll group writes after each event.
  */
 static struct keel_iscsi_bhs g_sent[64];
 static int g_num_sent;
+static struct iscsi_pdu *g_queued[64];
+static int g_num_queued;
 
 struct iscsi_pdu *
 iscsi_pdu_get(void)
@@ -91,11 +95,23 @@ void
 iscsi_conn_send_pdu(struct iscsi_conn *conn, struct iscsi_pdu *pdu)
 {
 	CU_ASSERT_FATAL(g_num_sent < (int)KEEL_COUNTOF(g_sent));
+	CU_ASSERT_FATAL(g_num_queued < (int)KEEL_COUNTOF(g_queued));
 	g_sent[g_num_sent++] = pdu->bhs;
-	if (pdu->sent_cb != NULL) {
-		pdu->sent_cb(pdu);
+	g_queued[g_num_queued++] = pdu;
+}
+
+static void
+deliver(void)
+{
+	int i;
+
+	for (i = 0; i < g_num_queued; i++) {
+		if (g_queued[i]->sent_cb != NULL) {
+			g_queued[i]->sent_cb(g_queued[i]);
+		}
+		iscsi_pdu_put(g_queued[i]);
 	}
-	iscsi_pdu_put(pdu);
+	g_num_queued = 0;
 }
 
 void
@@ -115,6 +131,7 @@ iscsi_conn_drop(struct iscsi_conn *conn, const char *why)
 	struct iscsi_task *task, *tmp;
 
 	conn->state = ISCSI_CONN_STATE_EXITING;
+	deliver(); /* unsent responses free their tasks, as conn.c's release of the queue does */
 	iscsi_conn_abort_pending(conn);
 	TAILQ_FOREACH_SAFE (task, &conn->active_tasks, link, tmp) {
 		iscsi_task_abort_for_conn(task);
@@ -150,6 +167,7 @@ complete_cmd(int i, bool aborted)
 	task->status = KEEL_SCSI_STATUS_GOOD;
 	task->data_transferred = task->transfer_len;
 	task->cpl_fn(task);
+	deliver();
 }
 
 static void
@@ -159,6 +177,7 @@ complete_tmf(int i, enum keel_scsi_tmf_resp resp)
 
 	task->response = resp;
 	task->cpl_fn(task);
+	deliver();
 }
 
 /*
@@ -202,13 +221,14 @@ setup(void)
 		TAILQ_INIT(&g_conn[i].r2t_tasks);
 		g_sess.conns[i] = &g_conn[i];
 	}
-	g_num_sent = g_num_cmds = g_num_tmfs = 0;
+	g_num_sent = g_num_queued = g_num_cmds = g_num_tmfs = 0;
 }
 
 /* Everything given back: no task or PDU left, and the counts were never negative. */
 static void
 check_all_back(void)
 {
+	deliver();
 	CU_ASSERT(g_tasks_out == 0);
 	CU_ASSERT(g_pdus_out == 0);
 	CU_ASSERT(g_conn[0].num_active == 0 && TAILQ_EMPTY(&g_conn[0].active_tasks));
@@ -236,6 +256,7 @@ send_cmd(struct iscsi_conn *conn, uint32_t itt, bool write, uint32_t blocks)
 	keel_to_be16(&c->cdb[7], (uint16_t)blocks);
 	CU_ASSERT_FATAL(iscsi_op_scsi_cmd_hdr(conn, &pdu) == 0);
 	CU_ASSERT_FATAL(iscsi_op_scsi_cmd(conn, &pdu) == 0);
+	deliver();
 	return itt;
 }
 
@@ -253,6 +274,7 @@ send_tmf_pdu(struct iscsi_conn *conn, uint8_t function, uint32_t itt, uint32_t r
 	keel_to_be32(r->ref_task_tag, ref_itt);
 	keel_to_be32(r->cmdsn, g_sess.exp_cmdsn);
 	CU_ASSERT(iscsi_op_task_req(conn, &pdu) == 0);
+	deliver();
 }
 
 static void
