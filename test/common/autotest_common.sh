@@ -59,6 +59,20 @@ rpc() {
 	python3 "$RPC_PY" -s "$sock" -t 30 "$@"
 }
 
+# fails_naming SOCK WORD ARGS...: rpc.py ARGS fails and its message contains WORD.
+fails_naming() {
+	local sock=$1 word=$2 out
+	shift 2
+	if out=$(rpc "$sock" "$@" 2>&1); then
+		echo "rpc.py $* succeeded: $out"
+		return 1
+	fi
+	echo "$out" | grep -q -- "$word" || {
+		echo "rpc.py $*: message does not name $word: $out"
+		return 1
+	}
+}
+
 # start_tgt SOCK LOG ARGS...: start iscsi_tgt in the background on socket SOCK, wait until
 # its RPC server answers; sets TGT_PID. Returns non-zero if it did not come up in 30 s.
 start_tgt() {

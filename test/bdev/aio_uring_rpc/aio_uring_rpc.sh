@@ -36,20 +36,6 @@ assert got == want, (got, want)
 ' "$3" "$4" "$5" "$6"
 }
 
-# fails_naming SOCK WORD ARGS...: rpc.py ARGS fails and its message contains WORD.
-fails_naming() {
-	local sock=$1 word=$2 out
-	shift 2
-	if out=$(rpc "$sock" "$@" 2>&1); then
-		echo "rpc.py $* succeeded: $out"
-		return 1
-	fi
-	echo "$out" | grep -q -- "$word" || {
-		echo "rpc.py $*: message does not name $word: $out"
-		return 1
-	}
-}
-
 f1=$TEST_TMP/disk1.img
 f2=$TEST_TMP/disk2.img
 f3=$TEST_TMP/disk3.img

@@ -28,20 +28,6 @@ assert (b[0]["num_blocks"], b[0]["block_size"]) == (int(sys.argv[1]), int(sys.ar
 ' "$3" "$4"
 }
 
-# fails_naming SOCK WORD ARGS...: rpc.py ARGS fails and its message contains WORD.
-fails_naming() {
-	local sock=$1 word=$2 out
-	shift 2
-	if out=$(rpc "$sock" "$@" 2>&1); then
-		echo "rpc.py $* succeeded: $out"
-		return 1
-	fi
-	echo "$out" | grep -q -- "$word" || {
-		echo "rpc.py $*: message does not name $word: $out"
-		return 1
-	}
-}
-
 # 1. Live configuration through rpc.py.
 if start_tgt "$sock" "$log" -m 0x1 "${mem[@]}" --empty; then
 	pass "iscsi_tgt starts"

@@ -31,20 +31,6 @@ url() {
 	echo "json:{\"file.driver\":\"iscsi\",\"file.transport\":\"tcp\",\"file.portal\":\"127.0.0.1:$port\",\"file.target\":\"$iqn:$1\",\"file.lun\":$2}"
 }
 
-# fails_naming SOCK WORD ARGS...: rpc.py ARGS fails and its message contains WORD.
-fails_naming() {
-	local sock=$1 word=$2 out
-	shift 2
-	if out=$(rpc "$sock" "$@" 2>&1); then
-		echo "rpc.py $* succeeded: $out"
-		return 1
-	fi
-	echo "$out" | grep -q -- "$word" || {
-		echo "rpc.py $*: message does not name $word: $out"
-		return 1
-	}
-}
-
 # 1. Live: split, export, write and read through the parts.
 if ! start_tgt "$sock" "$log" -m 0x1 "${mem[@]}" --empty; then
 	fail "iscsi_tgt starts"

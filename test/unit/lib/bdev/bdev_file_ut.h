@@ -52,45 +52,37 @@ static char g_shm_dir[128]; /* on /dev/shm (tmpfs) */
 /* open() as the module sees it: refuses O_DIRECT with EINVAL while g_refuse_direct is set. */
 static bool g_refuse_direct;
 
-__attribute__((unused)) static int
-ut_open(const char *path, int flags, ...)
+static bool
+ut_refuses(int flags)
 {
-	mode_t mode = 0;
-	va_list ap;
-
-	if (flags & O_CREAT) {
-		va_start(ap, flags);
-		mode = (mode_t)va_arg(ap, int);
-		va_end(ap);
-	}
 	if (g_refuse_direct && (flags & O_DIRECT)) {
 		errno = EINVAL;
-		return -1;
+		return true;
 	}
-	return open(path, flags, mode);
+	return false;
 }
 
-/* The backing file is opened by lib/bdev/bdev_file.c, linked from the bdev library: the test
- * programs link with -Wl,--wrap=open so that its open() is this one. */
+static mode_t
+ut_mode(int flags, va_list ap)
+{
+	return (flags & O_CREAT) ? (mode_t)va_arg(ap, int) : 0;
+}
+
+/* The test programs link with -Wl,--wrap=open, so that every open() (the module's, and
+ * lib/bdev/bdev_file.c's in the bdev library, which opens the backing file) is this one. */
 int __real_open(const char *path, int flags, ...);
 int __wrap_open(const char *path, int flags, ...);
 
 int
 __wrap_open(const char *path, int flags, ...)
 {
-	mode_t mode = 0;
 	va_list ap;
+	mode_t mode;
 
-	if (flags & O_CREAT) {
-		va_start(ap, flags);
-		mode = (mode_t)va_arg(ap, int);
-		va_end(ap);
-	}
-	if (g_refuse_direct && (flags & O_DIRECT)) {
-		errno = EINVAL;
-		return -1;
-	}
-	return __real_open(path, flags, mode);
+	va_start(ap, flags);
+	mode = ut_mode(flags, ap);
+	va_end(ap);
+	return ut_refuses(flags) ? -1 : __real_open(path, flags, mode);
 }
 
 static uint64_t

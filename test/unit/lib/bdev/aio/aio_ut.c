@@ -50,11 +50,9 @@ ut_io_submit(io_context_t ctx, long nr, struct iocb *ios[])
 	return io_submit(ctx, nr, ios);
 }
 
-#define open ut_open
 #define io_submit ut_io_submit
 #include "bdev/aio/bdev_aio.c"
 #undef io_submit
-#undef open
 #include "bdev/aio/bdev_aio_rpc.c"
 
 static int

@@ -39,11 +39,9 @@ ut_io_uring_submit(struct io_uring *ring)
 	return io_uring_submit(ring);
 }
 
-#define open ut_open
 #define io_uring_submit ut_io_uring_submit
 #include "bdev/uring/bdev_uring.c"
 #undef io_uring_submit
-#undef open
 #include "bdev/uring/bdev_uring_rpc.c"
 
 static int
