@@ -42,6 +42,7 @@ struct bdev_nvme_ctrlr {
 	bool owns_sim;
 	bool destructing;
 	bool io_device_unregistering;
+	bool in_fini_list;	/* moved to g_fini_ctrlrs by nvme_module_fini */
 	bool resetting;
 	bool reset_pending;
 	int reset_rc;
@@ -68,6 +69,8 @@ struct nvme_io {
 };
 
 static TAILQ_HEAD(, bdev_nvme_ctrlr) g_ctrlrs = TAILQ_HEAD_INITIALIZER(g_ctrlrs);
+/* Controllers shut down by nvme_module_fini whose io_device has not gone yet. */
+static TAILQ_HEAD(, bdev_nvme_ctrlr) g_fini_ctrlrs = TAILQ_HEAD_INITIALIZER(g_fini_ctrlrs);
 static struct bdev_nvme_opts g_opts = {
 	.action_on_timeout = BDEV_NVME_TIMEOUT_ACTION_NONE,
 	.timeout_us = 0,
@@ -744,7 +747,11 @@ nvme_ctrlr_io_device_gone(void *io_device)
 	if (owns_sim) {
 		keel_nvme_sim_destroy(keel_nvme_sim_get(sim_index));
 	}
-	TAILQ_REMOVE(&g_ctrlrs, c, link);
+	if (c->in_fini_list) {
+		TAILQ_REMOVE(&g_fini_ctrlrs, c, link);
+	} else {
+		TAILQ_REMOVE(&g_ctrlrs, c, link);
+	}
 	KEEL_NOTICELOG("nvme %s: detached\n", c->name);
 	free(c->bdevs);
 	free(c->name);
@@ -1258,15 +1265,20 @@ nvme_module_fini(void)
 	g_hotplug_enabled = false;
 	/* Every bdev is gone: shut the controllers down now, whatever channel is left. */
 	while ((c = TAILQ_FIRST(&g_ctrlrs)) != NULL) {
+		/* Kept on a list until its io_device goes (freed then), which may be never if a
+		 * channel is still held at exit: the struct stays reachable, not leaked. */
 		TAILQ_REMOVE(&g_ctrlrs, c, link);
+		TAILQ_INSERT_TAIL(&g_fini_ctrlrs, c, link);
+		c->in_fini_list = true;
 		keel_poller_unregister(&c->admin_poller);
 		keel_nvme_ctrlr_detach(c->ctrlr);
 		c->ctrlr = NULL;
+		c->owns_sim = false; /* every software controller is destroyed below */
+		c->detach_cb = NULL;
 		if (!c->io_device_unregistering) {
-			keel_io_device_unregister(c, NULL);
+			c->io_device_unregistering = true;
+			keel_io_device_unregister(c, nvme_ctrlr_io_device_gone);
 		}
-		/* The io_device may still be referenced by the thread library's list until it
-		 * goes; the struct is left to process exit in that case. */
 	}
 	for (i = 0; i < KEEL_NVME_SIM_MAX; i++) {
 		keel_nvme_sim_destroy(keel_nvme_sim_get(i));
