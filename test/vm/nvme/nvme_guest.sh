@@ -40,8 +40,9 @@ uio_pci_generic)
 	iova=pa launch_args=() qemu_args=()
 	;;
 vfio-pci)
-	# QEMU's emulated IOMMU; keel maps its memory into it at virtual addresses.
-	iova=va launch_args=(-a intel_iommu=on) qemu_args=(-device intel-iommu)
+	# QEMU's emulated IOMMU; keel maps its memory into it at virtual addresses, which may lie
+	# above the default 39-bit IOVA width (they do in a sanitizer build): 48 bits.
+	iova=va launch_args=(-a intel_iommu=on) qemu_args=(-device intel-iommu,aw-bits=48)
 	;;
 *)
 	fail "KEEL_VM_NVME_DRIVER is uio_pci_generic or vfio-pci, not '$driver'"
