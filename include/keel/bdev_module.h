@@ -174,6 +174,11 @@ void keel_bdev_destruct_done(struct keel_bdev *bdev, int rc);
 /** Report a new block count; open descriptors get KEEL_BDEV_EVENT_RESIZE. */
 int keel_bdev_notify_blockcnt_change(struct keel_bdev *bdev, uint64_t blockcnt);
 
+/** Write a printf-style message into err (err_len bytes; nothing if err is NULL or err_len 0):
+ * the error text a module's create function hands back to its RPC or config reader. */
+void keel_bdev_set_err(char *err, size_t err_len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /** Claim a bdev for a module (no other writer may open it). \return 0; -EPERM. */
 int keel_bdev_module_claim_bdev(struct keel_bdev *bdev, struct keel_bdev_desc *desc,
 				struct keel_bdev_module *module);

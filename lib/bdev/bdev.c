@@ -309,6 +309,19 @@ bdev_uuid_is_null(const uint8_t uuid[16])
 	return memcmp(uuid, zero, 16) == 0;
 }
 
+void
+keel_bdev_set_err(char *err, size_t err_len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || err_len == 0) {
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(err, err_len, fmt, ap);
+	va_end(ap);
+}
+
 /* Offer a new bdev to the modules that build on others (split). */
 static void
 bdev_examine(struct keel_bdev *bdev)

@@ -16,33 +16,20 @@
 #define FILE_MAX_BLOCK_SIZE 65536u
 #define FILE_DEFAULT_BLOCK_SIZE 512u /* detected block size of a regular file */
 
-static void __attribute__((format(printf, 3, 4)))
-file_set_err(char *err, size_t err_len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || err_len == 0) {
-		return;
-	}
-	va_start(ap, fmt);
-	vsnprintf(err, err_len, fmt, ap);
-	va_end(ap);
-}
-
 int
 keel_bdev_file_check_args(const char *name, const char *filename, char *err, size_t err_len)
 {
 	if (name == NULL || name[0] == '\0' || strlen(name) >= KEEL_BDEV_MAX_NAME_LEN) {
-		file_set_err(err, err_len, "Invalid parameter 'name': must be 1 to %d characters",
+		keel_bdev_set_err(err, err_len, "Invalid parameter 'name': must be 1 to %d characters",
 			     KEEL_BDEV_MAX_NAME_LEN - 1);
 		return -EINVAL;
 	}
 	if (filename == NULL || filename[0] == '\0') {
-		file_set_err(err, err_len, "Invalid parameter 'filename': must not be empty");
+		keel_bdev_set_err(err, err_len, "Invalid parameter 'filename': must not be empty");
 		return -EINVAL;
 	}
 	if (keel_bdev_get_by_name(name) != NULL) {
-		file_set_err(err, err_len, "Invalid parameter 'name': bdev '%s' already exists",
+		keel_bdev_set_err(err, err_len, "Invalid parameter 'name': bdev '%s' already exists",
 			     name);
 		return -EEXIST;
 	}
@@ -69,7 +56,7 @@ file_open_fd(struct keel_bdev_file *file, const char *name, const char *filename
 	}
 	if (fd < 0) {
 		rc = -errno;
-		file_set_err(err, err_len,
+		keel_bdev_set_err(err, err_len,
 			     "Invalid parameter 'filename': cannot open %s: %s (errno %d)",
 			     filename, keel_strerror(-rc), -rc);
 		return rc;
@@ -117,14 +104,14 @@ file_geometry(struct keel_bdev_file *file, const char *filename, uint32_t given,
 
 	if (fstat(file->fd, &st) != 0) {
 		rc = -errno;
-		file_set_err(err, err_len, "Invalid parameter 'filename': cannot stat %s: %s",
+		keel_bdev_set_err(err, err_len, "Invalid parameter 'filename': cannot stat %s: %s",
 			     filename, keel_strerror(-rc));
 		return rc;
 	}
 	if (S_ISBLK(st.st_mode)) {
 		if (ioctl(file->fd, BLKSSZGET, &lbs) != 0 || lbs <= 0 ||
 		    ioctl(file->fd, BLKGETSIZE64, &size_bytes) != 0) {
-			file_set_err(err, err_len,
+			keel_bdev_set_err(err, err_len,
 				     "Invalid parameter 'filename': cannot get the geometry of "
 				     "%s: %s",
 				     filename, keel_strerror(errno));
@@ -136,7 +123,7 @@ file_geometry(struct keel_bdev_file *file, const char *filename, uint32_t given,
 	} else if (S_ISREG(st.st_mode)) {
 		size_bytes = (uint64_t)st.st_size;
 	} else {
-		file_set_err(err, err_len,
+		keel_bdev_set_err(err, err_len,
 			     "Invalid parameter 'filename': %s is neither a regular file nor a "
 			     "block device",
 			     filename);
@@ -145,21 +132,21 @@ file_geometry(struct keel_bdev_file *file, const char *filename, uint32_t given,
 	block_size = given != 0 ? given : min_block;
 	if (block_size < FILE_MIN_BLOCK_SIZE || block_size > FILE_MAX_BLOCK_SIZE ||
 	    (block_size & (block_size - 1)) != 0) {
-		file_set_err(err, err_len,
+		keel_bdev_set_err(err, err_len,
 			     "Invalid parameter 'block_size': %" PRIu32 " is not a power of two "
 			     "from %u to %u",
 			     block_size, FILE_MIN_BLOCK_SIZE, FILE_MAX_BLOCK_SIZE);
 		return -EINVAL;
 	}
 	if (block_size < min_block) {
-		file_set_err(err, err_len,
+		keel_bdev_set_err(err, err_len,
 			     "Invalid parameter 'block_size': %" PRIu32 " is smaller than the "
 			     "logical block size of %s (%" PRIu32 ")",
 			     block_size, filename, min_block);
 		return -EINVAL;
 	}
 	if (size_bytes < block_size) {
-		file_set_err(err, err_len,
+		keel_bdev_set_err(err, err_len,
 			     "Invalid parameter 'filename': %s has %" PRIu64 " bytes, less than "
 			     "one block of %" PRIu32,
 			     filename, size_bytes, block_size);

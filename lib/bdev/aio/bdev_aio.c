@@ -64,19 +64,6 @@ struct aio_channel {
 static struct keel_bdev_module g_aio_module;
 static const struct keel_bdev_fn_table g_aio_fn_table;
 
-static void __attribute__((format(printf, 3, 4)))
-aio_set_err(char *err, size_t err_len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || err_len == 0) {
-		return;
-	}
-	va_start(ap, fmt);
-	vsnprintf(err, err_len, fmt, ap);
-	va_end(ap);
-}
-
 static bool
 aio_flag_get(const bool *flag)
 {
@@ -574,14 +561,14 @@ bdev_aio_create(const struct aio_bdev_opts *opts, struct keel_bdev **bdev, char 
 	}
 	disk = calloc(1, sizeof(*disk));
 	if (disk == NULL) {
-		aio_set_err(err, err_len, "out of memory");
+		keel_bdev_set_err(err, err_len, "out of memory");
 		return -ENOMEM;
 	}
 	disk->file.fd = -1;
 	disk->bdev.name = strdup(opts->name);
 	disk->filename = strdup(opts->filename);
 	if (disk->bdev.name == NULL || disk->filename == NULL) {
-		aio_set_err(err, err_len, "out of memory");
+		keel_bdev_set_err(err, err_len, "out of memory");
 		rc = -ENOMEM;
 		goto err_free_disk;
 	}
@@ -606,11 +593,11 @@ bdev_aio_create(const struct aio_bdev_opts *opts, struct keel_bdev **bdev, char 
 	rc = keel_bdev_register(&disk->bdev);
 	if (rc != 0) {
 		if (rc == -EEXIST) {
-			aio_set_err(err, err_len,
+			keel_bdev_set_err(err, err_len,
 				    "Invalid parameter 'name': bdev '%s' already exists",
 				    opts->name);
 		} else {
-			aio_set_err(err, err_len, "cannot register bdev '%s': %s", opts->name,
+			keel_bdev_set_err(err, err_len, "cannot register bdev '%s': %s", opts->name,
 				    keel_strerror(-rc));
 		}
 		/* No channel can exist yet: the io_device goes at once. */

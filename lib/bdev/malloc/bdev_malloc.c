@@ -48,19 +48,6 @@ static bool g_malloc_io_device_registered;
 
 static struct keel_bdev_module g_malloc_module;
 
-static void __attribute__((format(printf, 3, 4)))
-malloc_set_err(char *err, size_t err_len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || err_len == 0) {
-		return;
-	}
-	va_start(ap, fmt);
-	vsnprintf(err, err_len, fmt, ap);
-	va_end(ap);
-}
-
 static struct keel_bdev_io *
 malloc_task_to_io(struct malloc_task *task)
 {
@@ -341,29 +328,29 @@ malloc_check_opts(const struct malloc_bdev_opts *opts, uint64_t *size_bytes, uin
 	uint32_t bs = opts->block_size;
 
 	if (opts->name != NULL && opts->name[0] == '\0') {
-		malloc_set_err(err, err_len, "Invalid parameter 'name': must not be empty");
+		keel_bdev_set_err(err, err_len, "Invalid parameter 'name': must not be empty");
 		return -EINVAL;
 	}
 	if (opts->name != NULL && strlen(opts->name) >= KEEL_BDEV_MAX_NAME_LEN) {
-		malloc_set_err(err, err_len, "Invalid parameter 'name': longer than %d characters",
+		keel_bdev_set_err(err, err_len, "Invalid parameter 'name': longer than %d characters",
 			       KEEL_BDEV_MAX_NAME_LEN - 1);
 		return -EINVAL;
 	}
 	if (bs < MALLOC_MIN_BLOCK_SIZE || bs > MALLOC_MAX_BLOCK_SIZE || (bs & (bs - 1)) != 0) {
-		malloc_set_err(err, err_len,
+		keel_bdev_set_err(err, err_len,
 			       "Invalid parameter 'block_size': %" PRIu32 " is not a power of two "
 			       "from %u to %u",
 			       bs, MALLOC_MIN_BLOCK_SIZE, MALLOC_MAX_BLOCK_SIZE);
 		return -EINVAL;
 	}
 	if (opts->num_blocks == 0) {
-		malloc_set_err(err, err_len,
+		keel_bdev_set_err(err, err_len,
 			       "Invalid parameter 'num_blocks': must be greater than 0");
 		return -EINVAL;
 	}
 	if (__builtin_mul_overflow(opts->num_blocks, (uint64_t)bs, size_bytes) ||
 	    *size_bytes > SIZE_MAX / 2) {
-		malloc_set_err(err, err_len,
+		keel_bdev_set_err(err, err_len,
 			       "Invalid parameter 'num_blocks': %" PRIu64 " blocks of %" PRIu32
 			       " bytes is too large",
 			       opts->num_blocks, bs);
@@ -371,7 +358,7 @@ malloc_check_opts(const struct malloc_bdev_opts *opts, uint64_t *size_bytes, uin
 	}
 	memset(uuid, 0, 16);
 	if (opts->uuid != NULL && keel_uuid_parse(uuid, opts->uuid) != 0) {
-		malloc_set_err(err, err_len, "Invalid parameter 'uuid': '%s' is not a UUID",
+		keel_bdev_set_err(err, err_len, "Invalid parameter 'uuid': '%s' is not a UUID",
 			       opts->uuid);
 		return -EINVAL;
 	}
@@ -410,30 +397,30 @@ bdev_malloc_create(const struct malloc_bdev_opts *opts, struct keel_bdev **bdev,
 	}
 	if (name == NULL) {
 		if (malloc_pick_name(generated, sizeof(generated)) != 0) {
-			malloc_set_err(err, err_len, "no free MallocN name");
+			keel_bdev_set_err(err, err_len, "no free MallocN name");
 			return -ENOSPC;
 		}
 		name = generated;
 	} else if (keel_bdev_get_by_name(name) != NULL) {
-		malloc_set_err(err, err_len, "Invalid parameter 'name': bdev '%s' already exists",
+		keel_bdev_set_err(err, err_len, "Invalid parameter 'name': bdev '%s' already exists",
 			       name);
 		return -EEXIST;
 	}
 
 	disk = calloc(1, sizeof(*disk));
 	if (disk == NULL) {
-		malloc_set_err(err, err_len, "out of memory");
+		keel_bdev_set_err(err, err_len, "out of memory");
 		return -ENOMEM;
 	}
 	disk->bdev.name = strdup(name);
 	if (disk->bdev.name == NULL) {
-		malloc_set_err(err, err_len, "out of memory");
+		keel_bdev_set_err(err, err_len, "out of memory");
 		rc = -ENOMEM;
 		goto err_free_disk;
 	}
 	disk->buf = keel_dma_zmalloc(size_bytes, opts->block_size, NULL);
 	if (disk->buf == NULL) {
-		malloc_set_err(err, err_len,
+		keel_bdev_set_err(err, err_len,
 			       "out of memory: cannot allocate %" PRIu64 " bytes for bdev '%s'",
 			       size_bytes, name);
 		rc = -ENOMEM;
@@ -455,12 +442,12 @@ bdev_malloc_create(const struct malloc_bdev_opts *opts, struct keel_bdev **bdev,
 	rc = keel_bdev_register(&disk->bdev);
 	if (rc != 0) {
 		if (rc == -EEXIST) {
-			malloc_set_err(err, err_len,
+			keel_bdev_set_err(err, err_len,
 				       "Invalid parameter '%s': already in use by "
 				       "another bdev",
 				       opts->uuid != NULL ? "uuid" : "name");
 		} else {
-			malloc_set_err(err, err_len, "cannot register bdev '%s': %s", name,
+			keel_bdev_set_err(err, err_len, "cannot register bdev '%s': %s", name,
 				       keel_strerror(-rc));
 		}
 		goto err_free_disk;

@@ -41,19 +41,6 @@ static bool g_null_io_device_registered;
 
 static struct keel_bdev_module g_null_module;
 
-static void __attribute__((format(printf, 3, 4)))
-null_set_err(char *err, size_t err_len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || err_len == 0) {
-		return;
-	}
-	va_start(ap, fmt);
-	vsnprintf(err, err_len, fmt, ap);
-	va_end(ap);
-}
-
 static int
 null_poll(void *arg)
 {
@@ -208,28 +195,28 @@ null_check_opts(const struct null_bdev_opts *opts, uint8_t uuid[16], char *err, 
 	uint64_t size_bytes;
 
 	if (opts->name == NULL || opts->name[0] == '\0') {
-		null_set_err(err, err_len, "Invalid parameter 'name': must not be empty");
+		keel_bdev_set_err(err, err_len, "Invalid parameter 'name': must not be empty");
 		return -EINVAL;
 	}
 	if (strlen(opts->name) >= KEEL_BDEV_MAX_NAME_LEN) {
-		null_set_err(err, err_len, "Invalid parameter 'name': longer than %d characters",
+		keel_bdev_set_err(err, err_len, "Invalid parameter 'name': longer than %d characters",
 			     KEEL_BDEV_MAX_NAME_LEN - 1);
 		return -EINVAL;
 	}
 	if (bs < NULL_MIN_BLOCK_SIZE || bs > NULL_MAX_BLOCK_SIZE || (bs & (bs - 1)) != 0) {
-		null_set_err(err, err_len,
+		keel_bdev_set_err(err, err_len,
 			     "Invalid parameter 'block_size': %" PRIu32 " is not a power of two "
 			     "from %u to %u",
 			     bs, NULL_MIN_BLOCK_SIZE, NULL_MAX_BLOCK_SIZE);
 		return -EINVAL;
 	}
 	if (opts->num_blocks == 0) {
-		null_set_err(err, err_len,
+		keel_bdev_set_err(err, err_len,
 			     "Invalid parameter 'num_blocks': must be greater than 0");
 		return -EINVAL;
 	}
 	if (__builtin_mul_overflow(opts->num_blocks, (uint64_t)bs, &size_bytes)) {
-		null_set_err(err, err_len,
+		keel_bdev_set_err(err, err_len,
 			     "Invalid parameter 'num_blocks': %" PRIu64 " blocks of %" PRIu32
 			     " bytes is too large",
 			     opts->num_blocks, bs);
@@ -237,7 +224,7 @@ null_check_opts(const struct null_bdev_opts *opts, uint8_t uuid[16], char *err, 
 	}
 	memset(uuid, 0, 16);
 	if (opts->uuid != NULL && keel_uuid_parse(uuid, opts->uuid) != 0) {
-		null_set_err(err, err_len, "Invalid parameter 'uuid': '%s' is not a UUID",
+		keel_bdev_set_err(err, err_len, "Invalid parameter 'uuid': '%s' is not a UUID",
 			     opts->uuid);
 		return -EINVAL;
 	}
@@ -257,18 +244,18 @@ bdev_null_create(const struct null_bdev_opts *opts, struct keel_bdev **bdev, cha
 		return rc;
 	}
 	if (keel_bdev_get_by_name(opts->name) != NULL) {
-		null_set_err(err, err_len, "Invalid parameter 'name': bdev '%s' already exists",
+		keel_bdev_set_err(err, err_len, "Invalid parameter 'name': bdev '%s' already exists",
 			     opts->name);
 		return -EEXIST;
 	}
 	disk = calloc(1, sizeof(*disk));
 	if (disk == NULL) {
-		null_set_err(err, err_len, "out of memory");
+		keel_bdev_set_err(err, err_len, "out of memory");
 		return -ENOMEM;
 	}
 	disk->bdev.name = strdup(opts->name);
 	if (disk->bdev.name == NULL) {
-		null_set_err(err, err_len, "out of memory");
+		keel_bdev_set_err(err, err_len, "out of memory");
 		rc = -ENOMEM;
 		goto err_free_disk;
 	}
@@ -285,12 +272,12 @@ bdev_null_create(const struct null_bdev_opts *opts, struct keel_bdev **bdev, cha
 	rc = keel_bdev_register(&disk->bdev);
 	if (rc != 0) {
 		if (rc == -EEXIST) {
-			null_set_err(err, err_len,
+			keel_bdev_set_err(err, err_len,
 				     "Invalid parameter '%s': already in use by "
 				     "another bdev",
 				     opts->uuid != NULL ? "uuid" : "name");
 		} else {
-			null_set_err(err, err_len, "cannot register bdev '%s': %s", opts->name,
+			keel_bdev_set_err(err, err_len, "cannot register bdev '%s': %s", opts->name,
 				     keel_strerror(-rc));
 		}
 		goto err_free_disk;

@@ -917,19 +917,6 @@ nvme_bdev_create(struct bdev_nvme_ctrlr *c, uint32_t nsid)
 /* --- Attach and detach -------------------------------------------------------------------------
  */
 
-static void __attribute__((format(printf, 3, 4)))
-nvme_set_err(char *err, size_t err_len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || err_len == 0) {
-		return;
-	}
-	va_start(ap, fmt);
-	vsnprintf(err, err_len, fmt, ap);
-	va_end(ap);
-}
-
 static void
 nvme_skip_forget(const struct keel_nvme_transport_id *trid)
 {
@@ -977,28 +964,28 @@ bdev_nvme_attach(const char *name, const struct keel_nvme_transport_id *trid, co
 	int rc;
 
 	if (name == NULL || name[0] == '\0' || strlen(name) > 200) {
-		nvme_set_err(err, err_len, "Invalid parameter 'name'");
+		keel_bdev_set_err(err, err_len, "Invalid parameter 'name'");
 		return -EINVAL;
 	}
 	if (bdev_nvme_ctrlr_find(name) != NULL) {
-		nvme_set_err(err, err_len, "Invalid parameter 'name': controller %s exists", name);
+		keel_bdev_set_err(err, err_len, "Invalid parameter 'name': controller %s exists", name);
 		return -EEXIST;
 	}
 	if (nvme_ctrlr_find_trid(trid) != NULL) {
-		nvme_set_err(err, err_len, "Invalid parameter 'traddr': %s is already attached",
+		keel_bdev_set_err(err, err_len, "Invalid parameter 'traddr': %s is already attached",
 			     trid->traddr);
 		return -EEXIST;
 	}
 	rc = nvme_sim_autocreate(trid, &sim_created);
 	if (rc != 0) {
-		nvme_set_err(err, err_len, "Invalid parameter 'traddr': %s", trid->traddr);
+		keel_bdev_set_err(err, err_len, "Invalid parameter 'traddr': %s", trid->traddr);
 		return rc;
 	}
 	c = calloc(1, sizeof(*c));
 	if (c == NULL || (c->name = strdup(name)) == NULL) {
 		free(c);
 		rc = -ENOMEM;
-		nvme_set_err(err, err_len, "out of memory");
+		keel_bdev_set_err(err, err_len, "out of memory");
 		goto err_sim;
 	}
 	c->trid = *trid;
@@ -1011,7 +998,7 @@ bdev_nvme_attach(const char *name, const struct keel_nvme_transport_id *trid, co
 	}
 	rc = keel_nvme_ctrlr_attach(trid, &opts, &c->ctrlr);
 	if (rc != 0) {
-		nvme_set_err(err, err_len, "Invalid parameter 'traddr': cannot attach %s: %s",
+		keel_bdev_set_err(err, err_len, "Invalid parameter 'traddr': cannot attach %s: %s",
 			     trid->traddr, keel_strerror(-rc));
 		free(c->name);
 		free(c);
@@ -1029,7 +1016,7 @@ bdev_nvme_attach(const char *name, const struct keel_nvme_transport_id *trid, co
 		free(c->name);
 		free(c);
 		rc = -ENOMEM;
-		nvme_set_err(err, err_len, "out of memory");
+		keel_bdev_set_err(err, err_len, "out of memory");
 		goto err_sim;
 	}
 	keel_nvme_ctrlr_register_aer_callback(c->ctrlr, nvme_aer_cb, c);

@@ -52,19 +52,6 @@ static TAILQ_HEAD(, split_base) g_split_bases = TAILQ_HEAD_INITIALIZER(g_split_b
 static struct keel_bdev_module g_split_module;
 static const struct keel_bdev_fn_table g_split_fn_table;
 
-static void __attribute__((format(printf, 3, 4)))
-split_set_err(char *err, size_t err_len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || err_len == 0) {
-		return;
-	}
-	va_start(ap, fmt);
-	vsnprintf(err, err_len, fmt, ap);
-	va_end(ap);
-}
-
 static struct split_base *
 split_base_find(const char *base_name)
 {
@@ -352,7 +339,7 @@ split_part_blocks(const struct split_base *sb, const struct keel_bdev *base, cha
 	if (sb->split_size_mb == 0) {
 		part_blocks = base_blocks / sb->split_count;
 		if (part_blocks == 0) {
-			split_set_err(err, err_len,
+			keel_bdev_set_err(err, err_len,
 				      "Invalid parameter 'split_count': %s has only %" PRIu64
 				      " blocks, fewer than %" PRIu32 " parts",
 				      keel_bdev_get_name(base), base_blocks, sb->split_count);
@@ -361,14 +348,14 @@ split_part_blocks(const struct split_base *sb, const struct keel_bdev *base, cha
 	}
 	if (sb->split_size_mb > UINT64_MAX / (1024 * 1024) ||
 	    sb->split_size_mb * 1024 * 1024 < block_size) {
-		split_set_err(err, err_len, "Invalid parameter 'split_size_mb': %" PRIu64
+		keel_bdev_set_err(err, err_len, "Invalid parameter 'split_size_mb': %" PRIu64
 			      " MiB is not a size for blocks of %" PRIu32 " bytes",
 			      sb->split_size_mb, block_size);
 		return 0;
 	}
 	part_blocks = sb->split_size_mb * 1024 * 1024 / block_size;
 	if (part_blocks > base_blocks / sb->split_count) {
-		split_set_err(err, err_len,
+		keel_bdev_set_err(err, err_len,
 			      "Invalid parameter 'split_size_mb': %" PRIu32 " parts of %" PRIu64
 			      " MiB do not fit in %s (%" PRIu64 " MiB)",
 			      sb->split_count, sb->split_size_mb, keel_bdev_get_name(base),
@@ -426,7 +413,7 @@ split_base_attach(struct split_base *sb, void (*name_fn)(const char *name, void 
 	*claimed = false;
 	rc = keel_bdev_open_ext(sb->base_name, true, split_base_event, sb, &sb->desc);
 	if (rc != 0) {
-		split_set_err(err, err_len, "cannot open base bdev %s: %s", sb->base_name,
+		keel_bdev_set_err(err, err_len, "cannot open base bdev %s: %s", sb->base_name,
 			      keel_strerror(-rc));
 		return rc;
 	}
@@ -438,7 +425,7 @@ split_base_attach(struct split_base *sb, void (*name_fn)(const char *name, void 
 	}
 	rc = keel_bdev_module_claim_bdev(base, sb->desc, &g_split_module);
 	if (rc != 0) {
-		split_set_err(err, err_len, "base bdev %s is claimed by another module",
+		keel_bdev_set_err(err, err_len, "base bdev %s is claimed by another module",
 			      sb->base_name);
 		goto err_close;
 	}
@@ -453,13 +440,13 @@ split_base_attach(struct split_base *sb, void (*name_fn)(const char *name, void 
 		struct split_disk *disk = split_part_new(sb, base, i, part_blocks);
 
 		if (disk == NULL) {
-			split_set_err(err, err_len, "out of memory");
+			keel_bdev_set_err(err, err_len, "out of memory");
 			rc = -ENOMEM;
 			break;
 		}
 		rc = keel_bdev_register(&disk->bdev);
 		if (rc != 0) {
-			split_set_err(err, err_len, "cannot register split bdev %s: %s",
+			keel_bdev_set_err(err, err_len, "cannot register split bdev %s: %s",
 				      disk->bdev.name, keel_strerror(-rc));
 			free(disk->bdev.name);
 			free(disk);
@@ -512,17 +499,17 @@ static int
 split_check_args(const char *base_name, uint32_t split_count, char *err, size_t err_len)
 {
 	if (base_name == NULL || base_name[0] == '\0') {
-		split_set_err(err, err_len, "Invalid parameter 'base_bdev': must not be empty");
+		keel_bdev_set_err(err, err_len, "Invalid parameter 'base_bdev': must not be empty");
 		return -EINVAL;
 	}
 	if (split_count == 0 || split_count > SPLIT_MAX_COUNT) {
-		split_set_err(err, err_len,
+		keel_bdev_set_err(err, err_len,
 			      "Invalid parameter 'split_count': %" PRIu32 " is not from 1 to %d",
 			      split_count, SPLIT_MAX_COUNT);
 		return -EINVAL;
 	}
 	if (split_base_find(base_name) != NULL) {
-		split_set_err(err, err_len, "Invalid parameter 'base_bdev': %s is split already",
+		keel_bdev_set_err(err, err_len, "Invalid parameter 'base_bdev': %s is split already",
 			      base_name);
 		return -EEXIST;
 	}
@@ -543,13 +530,13 @@ vbdev_split_create(const char *base_name, uint32_t split_count, uint64_t split_s
 		return rc;
 	}
 	if (keel_bdev_get_by_name(base_name) == NULL) {
-		split_set_err(err, err_len, "Invalid parameter 'base_bdev': no bdev '%s'",
+		keel_bdev_set_err(err, err_len, "Invalid parameter 'base_bdev': no bdev '%s'",
 			      base_name);
 		return -ENODEV;
 	}
 	sb = split_base_new(base_name, split_count, split_size_mb);
 	if (sb == NULL) {
-		split_set_err(err, err_len, "out of memory");
+		keel_bdev_set_err(err, err_len, "out of memory");
 		return -ENOMEM;
 	}
 	/* Until it succeeds: a failure after the base was claimed forgets the configuration

@@ -56,19 +56,6 @@ struct uring_channel {
 static struct keel_bdev_module g_uring_module;
 static const struct keel_bdev_fn_table g_uring_fn_table;
 
-static void __attribute__((format(printf, 3, 4)))
-uring_set_err(char *err, size_t err_len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || err_len == 0) {
-		return;
-	}
-	va_start(ap, fmt);
-	vsnprintf(err, err_len, fmt, ap);
-	va_end(ap);
-}
-
 static const char *
 uring_io_type_name(enum keel_bdev_io_type type)
 {
@@ -524,7 +511,7 @@ uring_probe(struct uring_disk *disk, char *err, size_t err_len)
 	struct io_uring_probe *probe = io_uring_get_probe();
 
 	if (probe == NULL) {
-		uring_set_err(err, err_len,
+		keel_bdev_set_err(err, err_len,
 			      "io_uring is not available (Linux 5.1 or later is "
 			      "needed, and it may be disabled by kernel.io_uring_disabled or a "
 			      "seccomp filter)");
@@ -548,14 +535,14 @@ bdev_uring_create(const struct uring_bdev_opts *opts, struct keel_bdev **bdev, c
 	}
 	disk = calloc(1, sizeof(*disk));
 	if (disk == NULL) {
-		uring_set_err(err, err_len, "out of memory");
+		keel_bdev_set_err(err, err_len, "out of memory");
 		return -ENOMEM;
 	}
 	disk->file.fd = -1;
 	disk->bdev.name = strdup(opts->name);
 	disk->filename = strdup(opts->filename);
 	if (disk->bdev.name == NULL || disk->filename == NULL) {
-		uring_set_err(err, err_len, "out of memory");
+		keel_bdev_set_err(err, err_len, "out of memory");
 		rc = -ENOMEM;
 		goto err_free_disk;
 	}
@@ -584,11 +571,11 @@ bdev_uring_create(const struct uring_bdev_opts *opts, struct keel_bdev **bdev, c
 	rc = keel_bdev_register(&disk->bdev);
 	if (rc != 0) {
 		if (rc == -EEXIST) {
-			uring_set_err(err, err_len,
+			keel_bdev_set_err(err, err_len,
 				      "Invalid parameter 'name': bdev '%s' already exists",
 				      opts->name);
 		} else {
-			uring_set_err(err, err_len, "cannot register bdev '%s': %s", opts->name,
+			keel_bdev_set_err(err, err_len, "cannot register bdev '%s': %s", opts->name,
 				      keel_strerror(-rc));
 		}
 		/* No channel can exist yet: the io_device goes at once. */
