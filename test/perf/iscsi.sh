@@ -161,6 +161,11 @@ if ! cc -O2 -std=gnu11 -Wall -o "$load" "$rootdir/test/perf/iscsi_load.c" -liscs
 	echo "cannot build test/perf/iscsi_load.c (libiscsi-dev missing?)"
 	exit 1
 fi
+stream=$scratch/tcp_stream
+if ! cc -O2 -std=gnu11 -Wall -o "$stream" "$rootdir/test/perf/tcp_stream.c" -lpthread; then
+	echo "cannot build test/perf/tcp_stream.c"
+	exit 1
+fi
 
 # Hugepages, as DPDK is meant to run: 2 MiB pages for keel's 1 GiB of memory, reserved here for
 # the run when too few are free (and given back at the end); ordinary memory (--no-huge) when
@@ -399,6 +404,16 @@ scale_targets=("${targets[@]}")
 [ $with_interrupt -eq 1 ] && targets+=(keeli)
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 start_s=$SECONDS
+
+# The ceiling the large reads are compared with: one TCP stream over loopback, core 0 to core
+# 1, 1 MiB writes from 256 MiB of memory (as a RAM disk is read) and from 1 MiB (cached).
+stream_gbs() { # REGION BYTES
+	"$stream" -s "$(awk -v t="$time_s" 'BEGIN { print t < 5 ? t : 5 }')" -b 1048576 -r "$1" |
+		sed -n 's/.*(\([0-9.]*\) GB\/s).*/\1/p'
+}
+stream_mem=$(stream_gbs 268435456)
+stream_cache=$(stream_gbs 1048576)
+echo "== loopback, one TCP stream: ${stream_mem:-?} GB/s from memory, ${stream_cache:-?} GB/s from cache"
 
 echo "== workloads: ${#targets[@]} target(s), $runs round(s) of $time_s s per workload"
 mib_s() { # IOPS BYTES
@@ -655,11 +670,12 @@ fi
 mode="best of $runs rounds of $time_s s"
 [ $quick -eq 1 ] && mode="quick mode: one round of $time_s s, scaling runs of $scale_time s"
 python3 - "$doc" "$results" "$scaling" "$with_scaling" "$date" "$rev" "$cpu_model" "$(nproc)" \
-	"$memory" "$mode" "$load_before" "$load_after" "$tgt_version" "$scale_qd" << 'EOF'
+	"$memory" "$mode" "$load_before" "$load_after" "$tgt_version" "$scale_qd" "$stream_mem" \
+	"$stream_cache" << 'EOF'
 import csv, os, sys, textwrap
 
 (doc, results, scaling, with_scaling, date, rev, cpu, cores, memory, mode, load_before,
- load_after, tgt_version, scale_qd) = sys.argv[1:15]
+ load_after, tgt_version, scale_qd, stream_mem, stream_cache) = sys.argv[1:17]
 rows = list(csv.DictReader(open(results)))
 by = {(r["workload"], r["target"]): r for r in rows}
 names = list(dict.fromkeys(r["workload"] for r in rows))
@@ -702,6 +718,10 @@ note = ("Measured with `test/perf/iscsi.sh` on revision %s (%s), %s: release bui
         "shared with other work (load average %s before, %s after). SPDK's figures are the "
         "reference taken on a machine like this one, not measured here."
         % (rev, date, mode, memory, tgt_version or "tgtd", cpu, cores, load_before, load_after))
+if stream_mem and stream_cache:
+    note += (" One TCP stream over loopback from core 0 to core 1 carried %s GB/s in the same run "
+             "(1 MiB writes from 256 MiB of memory; %s GB/s from 1 MiB that stays in the cache; "
+             "`test/perf/tcp_stream.c`)." % (stream_mem, stream_cache))
 block = ["<!-- iscsi-perf-begin -->"] + lines + [""] + wrap(note) + [
     "", "![IOPS per workload](performance/iscsi_iops.svg)",
     "", "![Target CPU time per I/O](performance/iscsi_cpu.svg)", "<!-- iscsi-perf-end -->"]
