@@ -713,6 +713,12 @@ iscsi_poll_group_poll(void *arg)
 			n++;
 			continue;
 		}
+		if (keel_unlikely(!TAILQ_EMPTY(&conn->r2t_tasks)) &&
+		    conn->state == ISCSI_CONN_STATE_RUNNING) {
+			/* Busy until they are out: PDUs come back as the queues are written. */
+			iscsi_conn_retry_r2ts(conn);
+			n++;
+		}
 		if (!TAILQ_EMPTY(&conn->tx_queue) && conn->state != ISCSI_CONN_STATE_EXITING) {
 			uint32_t before = conn->tx_queued;
 

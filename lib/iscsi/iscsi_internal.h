@@ -509,6 +509,8 @@ int iscsi_op_task_req(struct iscsi_conn *conn, struct iscsi_pdu *pdu);
 /* A non-command PDU with a CmdSN of its own (not immediate) is handled when it arrives: use up
  * its number, so that commands numbered after it run when theirs comes. */
 void iscsi_sess_use_cmdsn(struct iscsi_sess *sess, uint32_t cmdsn);
+/* R2Ts that found no free PDU: sent now if PDUs are free. \return true if one went out. */
+bool iscsi_conn_retry_r2ts(struct iscsi_conn *conn);
 int iscsi_op_nop_out(struct iscsi_conn *conn, struct iscsi_pdu *pdu);
 int iscsi_op_logout(struct iscsi_conn *conn, struct iscsi_pdu *pdu);
 int iscsi_op_text(struct iscsi_conn *conn, struct iscsi_pdu *pdu);

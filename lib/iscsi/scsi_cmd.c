@@ -349,6 +349,11 @@ iscsi_task_send_r2ts(struct iscsi_task *task)
 
 		pdu = iscsi_pdu_get();
 		if (pdu == NULL) {
+			/* Asked again on a later poll (iscsi_conn_retry_r2ts): with none of its
+			 * R2Ts out, no Data-Out would come to ask for the rest. */
+			if (task->r2t_link.tqe_prev == NULL) {
+				TAILQ_INSERT_TAIL(&conn->r2t_tasks, task, r2t_link);
+			}
 			break;
 		}
 		if (task->outstanding_r2t == 0) {
@@ -371,6 +376,28 @@ iscsi_task_send_r2ts(struct iscsi_task *task)
 		conn->outstanding_r2t++;
 		iscsi_conn_send_pdu(conn, pdu);
 	}
+}
+
+/* Writes whose R2Ts found the PDU pool empty ask again, in order, until the pool is short again.
+ * \return true if an R2T went out. */
+bool
+iscsi_conn_retry_r2ts(struct iscsi_conn *conn)
+{
+	struct iscsi_task *t;
+	uint32_t before;
+	bool sent = false;
+
+	while ((t = TAILQ_FIRST(&conn->r2t_tasks)) != NULL) {
+		TAILQ_REMOVE(&conn->r2t_tasks, t, r2t_link);
+		t->r2t_link.tqe_prev = NULL;
+		before = t->r2tsn;
+		iscsi_task_send_r2ts(t);
+		sent |= t->r2tsn != before;
+		if (t->r2t_link.tqe_prev != NULL) {
+			break; /* the pool is empty again */
+		}
+	}
+	return sent;
 }
 
 /* Commands of this connection still waiting for their CmdSN turn go with it. */

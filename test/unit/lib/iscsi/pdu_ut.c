@@ -162,6 +162,7 @@ KEEL_STUB(keel_env_get_next_core, uint32_t, (uint32_t prev), KEEL_ENV_CORE_ANY)
 KEEL_STUB_V(keel_scsi_lun_close, (struct keel_scsi_lun_desc *d))
 KEEL_STUB_V(iscsi_task_abort_for_conn, (struct iscsi_task *t))
 KEEL_STUB_V(iscsi_conn_abort_pending, (struct iscsi_conn *c))
+KEEL_STUB(iscsi_conn_retry_r2ts, bool, (struct iscsi_conn *c), false)
 KEEL_STUB_V(iscsi_sess_remove_conn, (struct iscsi_conn *c))
 
 /*

@@ -193,6 +193,9 @@ pump(void)
 			if (g_conn->state == ISCSI_CONN_STATE_EXITING) {
 				iscsi_conn_try_free(g_conn);
 			} else {
+				if (!TAILQ_EMPTY(&g_conn->r2t_tasks) && iscsi_conn_retry_r2ts(g_conn)) {
+					busy = true;
+				}
 				iscsi_conn_sock_cb(g_conn, NULL, g_conn->sock);
 				if (!g_conn_freed && !TAILQ_EMPTY(&g_conn->tx_queue) &&
 				    g_conn->state == ISCSI_CONN_STATE_RUNNING &&
@@ -1389,6 +1392,45 @@ a_one_mebibyte_write_and_read_go_through_whole(void)
 	teardown();
 }
 
+/* A write whose R2T finds the PDU pool empty asks again once PDUs are back, instead of waiting
+ * for a Data-Out that cannot come. */
+static void
+an_r2t_that_finds_no_pdu_is_sent_once_one_is_free(void)
+{
+	struct ut_params p = g_defaults;
+	struct iscsi_pdu *taken[UT_PDUS];
+	uint32_t n = 0, ttt;
+	uint8_t cdb[16];
+
+	setup(&p);
+	fill_pattern(31);
+	/* One PDU left: the command's own takes it, so its R2T finds none. */
+	while (keel_mempool_count(g_iscsi.pdu_pool) > 1) {
+		taken[n++] = iscsi_pdu_get();
+	}
+	cdb_rw10(cdb, 0x2a, 100, 16);
+	send_cmd(0x41, 1, CMD_W | CMD_F, 8192, cdb, NULL, 0);
+	/* Once the command's PDU is back, a later poll sends the R2T. */
+	pump();
+	parse();
+	CU_ASSERT_FATAL(g_num_pdus == 1);
+	check_r2t(0, 0x41, 0, 0, 8192);
+	CU_ASSERT(TAILQ_EMPTY(&g_conn->r2t_tasks));
+	ttt = be32_at(0, 20);
+	consume();
+	while (n > 0) {
+		iscsi_pdu_put(taken[--n]);
+	}
+	send_burst(0x41, ttt, 0, g_pattern, 8192, 8192);
+	pump();
+	parse();
+	CU_ASSERT_FATAL(g_num_pdus == 1);
+	check_rsp(0, 0x41, KEEL_SCSI_STATUS_GOOD, 0, 0);
+	check_disk(100, 8192, 0);
+	consume();
+	teardown();
+}
+
 /* A READ with no Data-In expected: no data, a SCSI Response with the whole as overflow. */
 static void
 a_read_with_no_expected_data_gets_only_a_response_with_overflow(void)
@@ -1800,6 +1842,7 @@ static const struct keel_ut_test g_tests[] = {
 	KEEL_UT_TEST(write_residuals_report_overflow_and_underflow_in_the_response),
 	KEEL_UT_TEST(commands_out_of_order_reach_scsi_in_cmdsn_order),
 	KEEL_UT_TEST(a_nop_out_uses_up_its_cmdsn_in_turn_or_ahead_of_it),
+	KEEL_UT_TEST(an_r2t_that_finds_no_pdu_is_sent_once_one_is_free),
 	KEEL_UT_TEST(commands_outside_the_cmdsn_window_are_ignored),
 	KEEL_UT_TEST(a_second_command_with_a_waiting_cmdsn_is_ignored),
 	KEEL_UT_TEST(immediate_commands_bypass_the_queue_and_leave_exp_cmdsn_alone),
