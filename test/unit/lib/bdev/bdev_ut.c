@@ -10,6 +10,7 @@
 #include "bdev/bdev.c"
 #include "bdev/bdev_io.c"
 #include "bdev/bdev_lock.c"
+#include "bdev/bdev_qd.c"
 #include "bdev/bdev_qos.c"
 #include "bdev/bdev_reset.c"
 #include "bdev/bdev_rpc.c"
