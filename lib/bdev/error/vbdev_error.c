@@ -326,7 +326,11 @@ error_channel_destroy(void *io_device, void *ctx_buf)
 {
 	struct error_channel *ch = ctx_buf;
 
-	error_abort_pending(ch);
+	/* The bdev layer's channel is gone already: held I/O cannot be completed any more. */
+	if (!TAILQ_EMPTY(&ch->pending)) {
+		KEEL_ERRLOG("error bdev %s: channel destroyed with I/O held\n",
+			    ((struct error_disk *)io_device)->bdev.name);
+	}
 	keel_put_io_channel(ch->base_ch);
 }
 
