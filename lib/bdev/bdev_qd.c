@@ -17,15 +17,15 @@
 /* Sampling of one bdev; lives from the first set to the bdev's unregistration. */
 struct bdev_qd {
 	struct keel_bdev *bdev;
-	struct keel_thread *thread;	/* of the poller and the totals */
-	struct keel_poller *poller;	/* NULL while the period is 0 */
+	struct keel_thread *thread; /* of the poller and the totals */
+	struct keel_poller *poller; /* NULL while the period is 0 */
 	uint64_t period_us;
-	uint64_t sum;			/* of the sample under way */
-	uint64_t measured;		/* the last sample */
+	uint64_t sum;      /* of the sample under way */
+	uint64_t measured; /* the last sample */
 	uint64_t io_time_us;
 	uint64_t weighted_io_time_us;
-	bool sampling;			/* a for_each_channel is under way */
-	bool stopped;			/* the bdev is going: free at the end of the sample */
+	bool sampling; /* a for_each_channel is under way */
+	bool stopped;  /* the bdev is going: free at the end of the sample */
 };
 
 static void

@@ -21,17 +21,17 @@ struct error_disk;
 
 /* One configured error bdev; exists from create (or the config file) until the bdev goes. */
 struct error_config {
-	char *base_name;		/* as configured: a name or an alias */
+	char *base_name; /* as configured: a name or an alias */
 	uint8_t uuid[16];
 	bool has_uuid;
-	struct error_disk *disk;	/* NULL while the base is absent */
+	struct error_disk *disk; /* NULL while the base is absent */
 	TAILQ_ENTRY(error_config) link;
 };
 
 /* One injection: the next num I/Os of a type get error_type. */
 struct error_info {
 	enum vbdev_error_type error_type;
-	uint32_t num;			/* decremented atomically by the I/O threads */
+	uint32_t num; /* decremented atomically by the I/O threads */
 	uint64_t queue_depth;
 	uint64_t corrupt_offset;
 	uint8_t corrupt_value;
@@ -39,19 +39,19 @@ struct error_info {
 
 struct error_disk {
 	struct keel_bdev bdev;
-	struct error_config *cfg;	/* NULL once the configuration is forgotten */
-	struct keel_bdev_desc *desc;	/* the base, open and claimed */
-	struct keel_thread *thread;	/* that opened desc */
+	struct error_config *cfg;    /* NULL once the configuration is forgotten */
+	struct keel_bdev_desc *desc; /* the base, open and claimed */
+	struct keel_thread *thread;  /* that opened desc */
 	struct error_info info[VBDEV_ERROR_IO_COUNT];
-	bool removing;			/* held I/O is aborted, new I/O is not held */
-	bool destructing;		/* the layer waits for keel_bdev_destruct_done() */
+	bool removing;    /* held I/O is aborted, new I/O is not held */
+	bool destructing; /* the layer waits for keel_bdev_destruct_done() */
 };
 
 /* Per-thread channel of one error bdev. */
 struct error_channel {
 	struct keel_io_channel *base_ch;
-	uint64_t io_inflight;			/* at the base */
-	TAILQ_HEAD(, error_io) pending;		/* held by a PENDING injection */
+	uint64_t io_inflight;           /* at the base */
+	TAILQ_HEAD(, error_io) pending; /* held by a PENDING injection */
 };
 
 /* Per-I/O context (driver_ctx). */
@@ -72,7 +72,7 @@ error_config_find(const char *base_name)
 {
 	struct error_config *cfg;
 
-	TAILQ_FOREACH(cfg, &g_error_configs, link) {
+	TAILQ_FOREACH (cfg, &g_error_configs, link) {
 		if (strcmp(cfg->base_name, base_name) == 0) {
 			return cfg;
 		}
@@ -87,7 +87,7 @@ error_disk_find(const char *name)
 	struct keel_bdev *bdev = keel_bdev_get_by_name(name);
 	struct error_config *cfg;
 
-	TAILQ_FOREACH(cfg, &g_error_configs, link) {
+	TAILQ_FOREACH (cfg, &g_error_configs, link) {
 		if (cfg->disk != NULL && bdev == &cfg->disk->bdev) {
 			return cfg->disk;
 		}
@@ -241,9 +241,10 @@ error_forward(struct error_disk *disk, struct error_channel *ch, struct keel_bde
 					       io->u.bdev.iovcnt, offset, num, error_io_done, io);
 		break;
 	case KEEL_BDEV_IO_TYPE_COMPARE_AND_WRITE:
-		rc = keel_bdev_comparev_and_writev_blocks(
-			desc, ch->base_ch, io->u.bdev.cmp_iovs, io->u.bdev.cmp_iovcnt,
-			io->u.bdev.iovs, io->u.bdev.iovcnt, offset, num, error_io_done, io);
+		rc = keel_bdev_comparev_and_writev_blocks(desc, ch->base_ch, io->u.bdev.cmp_iovs,
+							  io->u.bdev.cmp_iovcnt, io->u.bdev.iovs,
+							  io->u.bdev.iovcnt, offset, num,
+							  error_io_done, io);
 		break;
 	case KEEL_BDEV_IO_TYPE_RESET:
 		/* Held I/O was aborted when the reset began (error_reset_channel). */
@@ -494,7 +495,7 @@ error_config_json(struct json_object *array)
 {
 	struct error_config *cfg;
 
-	TAILQ_FOREACH(cfg, &g_error_configs, link) {
+	TAILQ_FOREACH (cfg, &g_error_configs, link) {
 		struct json_object *call = json_object_new_object();
 		struct json_object *params = json_object_new_object();
 
@@ -589,7 +590,8 @@ error_attach(struct error_config *cfg, char *err, size_t err_len)
 		keel_io_device_unregister(disk, error_io_device_gone);
 		return rc;
 	}
-	KEEL_NOTICELOG("error bdev %s created over %s\n", disk->bdev.name, keel_bdev_get_name(base));
+	KEEL_NOTICELOG("error bdev %s created over %s\n", disk->bdev.name,
+		       keel_bdev_get_name(base));
 	return 0;
 
 err_close:
@@ -627,8 +629,9 @@ vbdev_error_create(const char *base_name, const uint8_t *uuid, char *err, size_t
 	TAILQ_INSERT_TAIL(&g_error_configs, cfg, link);
 	if (keel_bdev_get_by_name(base_name) == NULL) {
 		/* As SPDK does: the error bdev is made when the base appears. */
-		KEEL_NOTICELOG("base bdev %s does not exist yet: EE_%s is created when it appears\n",
-			       base_name, base_name);
+		KEEL_NOTICELOG(
+			"base bdev %s does not exist yet: EE_%s is created when it appears\n",
+			base_name, base_name);
 		return 0;
 	}
 	rc = error_attach(cfg, err, err_len);
@@ -652,7 +655,7 @@ vbdev_error_delete(const char *name, keel_bdev_done_cb cb, void *cb_arg)
 		return 0;
 	}
 	/* A configuration waiting for its base: only it goes. */
-	TAILQ_FOREACH(cfg, &g_error_configs, link) {
+	TAILQ_FOREACH (cfg, &g_error_configs, link) {
 		if (cfg->disk == NULL && strncmp(name, "EE_", 3) == 0 &&
 		    strcmp(name + 3, cfg->base_name) == 0) {
 			error_config_free(cfg);
@@ -715,7 +718,7 @@ error_examine(struct keel_bdev *bdev)
 	struct error_config *cfg;
 	char err[256];
 
-	TAILQ_FOREACH(cfg, &g_error_configs, link) {
+	TAILQ_FOREACH (cfg, &g_error_configs, link) {
 		if (cfg->disk != NULL || keel_bdev_get_by_name(cfg->base_name) != bdev) {
 			continue;
 		}
@@ -746,7 +749,8 @@ error_module_init(void)
 	}
 	for (i = 0; (base = keel_conf_section_get_nmval(sp, "BdevError", i, 0)) != NULL; i++) {
 		if (vbdev_error_create(base, NULL, err, sizeof(err)) != 0) {
-			KEEL_ERRLOG("%s:%d: [BdevError] BdevError %s: %s\n", keel_conf_get_name(conf),
+			KEEL_ERRLOG("%s:%d: [BdevError] BdevError %s: %s\n",
+				    keel_conf_get_name(conf),
 				    keel_conf_section_get_item_line(sp, "BdevError", i), base, err);
 		}
 	}

@@ -32,8 +32,8 @@ enum vbdev_error_io {
 struct vbdev_error_inject_opts {
 	enum vbdev_error_io io_type;
 	enum vbdev_error_type error_type;
-	uint32_t num;          /* I/Os to hit; 0 disables the injection */
-	uint64_t queue_depth;  /* hit only while this many I/Os of the channel are at the base */
+	uint32_t num;            /* I/Os to hit; 0 disables the injection */
+	uint64_t queue_depth;    /* hit only while this many I/Os of the channel are at the base */
 	uint64_t corrupt_offset; /* CORRUPT_DATA: byte of the I/O's data */
 	uint8_t corrupt_value;   /* CORRUPT_DATA: XORed into it; not 0 */
 };

@@ -18,12 +18,12 @@ struct rpc_error_create {
 	char *uuid;
 };
 
-static const struct keel_rpc_field rpc_error_create_fields[] = {
-	KEEL_RPC_STR(struct rpc_error_create, base_name, KEEL_REQUIRED,
-		     "bdev to build EE_<base_name> on"),
-	KEEL_RPC_STR(struct rpc_error_create, uuid, KEEL_OPTIONAL,
-		     "UUID of the new bdev; default: generated"),
-	KEEL_RPC_END};
+static const struct keel_rpc_field rpc_error_create_fields[] =
+	{KEEL_RPC_STR(struct rpc_error_create, base_name, KEEL_REQUIRED,
+		      "bdev to build EE_<base_name> on"),
+	 KEEL_RPC_STR(struct rpc_error_create, uuid, KEEL_OPTIONAL,
+		      "UUID of the new bdev; default: generated"),
+	 KEEL_RPC_END};
 
 static void
 rpc_bdev_error_create(struct keel_jsonrpc_request *req, struct json_object *params)
@@ -60,9 +60,9 @@ struct rpc_error_delete {
 	char *name;
 };
 
-static const struct keel_rpc_field rpc_error_delete_fields[] = {
-	KEEL_RPC_STR(struct rpc_error_delete, name, KEEL_REQUIRED, "error bdev (EE_<base>)"),
-	KEEL_RPC_END};
+static const struct keel_rpc_field rpc_error_delete_fields[] =
+	{KEEL_RPC_STR(struct rpc_error_delete, name, KEEL_REQUIRED, "error bdev (EE_<base>)"),
+	 KEEL_RPC_END};
 
 static void
 rpc_bdev_error_delete_done(void *cb_arg, int rc)
@@ -103,21 +103,21 @@ struct rpc_error_inject {
 	uint32_t corrupt_value;
 };
 
-static const struct keel_rpc_field rpc_error_inject_fields[] = {
-	KEEL_RPC_STR(struct rpc_error_inject, name, KEEL_REQUIRED, "error bdev"),
-	KEEL_RPC_STR(struct rpc_error_inject, io_type, KEEL_REQUIRED,
-		     "read, write, unmap, flush, all, or clear (forget every injection)"),
-	KEEL_RPC_STR(struct rpc_error_inject, error_type, KEEL_REQUIRED,
-		     "failure, pending, corrupt_data or nomem"),
-	KEEL_RPC_U32(struct rpc_error_inject, num, KEEL_OPTIONAL,
-		     "I/Os to hit, default 1; 0 disables the injection"),
-	KEEL_RPC_U64(struct rpc_error_inject, queue_depth, KEEL_OPTIONAL,
-		     "hit only while this many I/Os of the thread are at the base, default 0"),
-	KEEL_RPC_U64(struct rpc_error_inject, corrupt_offset, KEEL_OPTIONAL,
-		     "corrupt_data: byte of the I/O's data to change, default 0"),
-	KEEL_RPC_U32(struct rpc_error_inject, corrupt_value, KEEL_OPTIONAL,
-		     "corrupt_data: XORed into that byte, 1 to 255"),
-	KEEL_RPC_END};
+static const struct keel_rpc_field rpc_error_inject_fields[] =
+	{KEEL_RPC_STR(struct rpc_error_inject, name, KEEL_REQUIRED, "error bdev"),
+	 KEEL_RPC_STR(struct rpc_error_inject, io_type, KEEL_REQUIRED,
+		      "read, write, unmap, flush, all, or clear (forget every injection)"),
+	 KEEL_RPC_STR(struct rpc_error_inject, error_type, KEEL_REQUIRED,
+		      "failure, pending, corrupt_data or nomem"),
+	 KEEL_RPC_U32(struct rpc_error_inject, num, KEEL_OPTIONAL,
+		      "I/Os to hit, default 1; 0 disables the injection"),
+	 KEEL_RPC_U64(struct rpc_error_inject, queue_depth, KEEL_OPTIONAL,
+		      "hit only while this many I/Os of the thread are at the base, default 0"),
+	 KEEL_RPC_U64(struct rpc_error_inject, corrupt_offset, KEEL_OPTIONAL,
+		      "corrupt_data: byte of the I/O's data to change, default 0"),
+	 KEEL_RPC_U32(struct rpc_error_inject, corrupt_value, KEEL_OPTIONAL,
+		      "corrupt_data: XORed into that byte, 1 to 255"),
+	 KEEL_RPC_END};
 
 static int
 rpc_error_io_type(const char *s, enum vbdev_error_io *out)
@@ -175,15 +175,19 @@ rpc_bdev_error_inject_error(struct keel_jsonrpc_request *req, struct json_object
 		return;
 	}
 	if (rpc_error_io_type(r.io_type, &opts.io_type) != 0) {
-		keel_jsonrpc_send_error(req, KEEL_JSONRPC_ERROR_INVALID_PARAMS,
-					"Invalid parameter 'io_type': '%s' is not read, write, unmap, "
-					"flush, all or clear", r.io_type);
+		keel_jsonrpc_send_error(
+			req, KEEL_JSONRPC_ERROR_INVALID_PARAMS,
+			"Invalid parameter 'io_type': '%s' is not read, write, unmap, "
+			"flush, all or clear",
+			r.io_type);
 		goto out;
 	}
 	if (rpc_error_type(r.error_type, &opts.error_type) != 0) {
-		keel_jsonrpc_send_error(req, KEEL_JSONRPC_ERROR_INVALID_PARAMS,
-					"Invalid parameter 'error_type': '%s' is not failure, pending, "
-					"corrupt_data or nomem", r.error_type);
+		keel_jsonrpc_send_error(
+			req, KEEL_JSONRPC_ERROR_INVALID_PARAMS,
+			"Invalid parameter 'error_type': '%s' is not failure, pending, "
+			"corrupt_data or nomem",
+			r.error_type);
 		goto out;
 	}
 	if (r.corrupt_value > UINT8_MAX ||
@@ -191,7 +195,8 @@ rpc_bdev_error_inject_error(struct keel_jsonrpc_request *req, struct json_object
 	     r.corrupt_value == 0)) {
 		keel_jsonrpc_send_error(req, KEEL_JSONRPC_ERROR_INVALID_PARAMS,
 					"Invalid parameter 'corrupt_value': %" PRIu32
-					" is not from 1 to 255", r.corrupt_value);
+					" is not from 1 to 255",
+					r.corrupt_value);
 		goto out;
 	}
 	opts.num = r.num;
@@ -210,6 +215,6 @@ rpc_bdev_error_inject_error(struct keel_jsonrpc_request *req, struct json_object
 out:
 	keel_rpc_free_decoded(rpc_error_inject_fields, &r);
 }
-KEEL_RPC_REGISTER("bdev_error_inject_error", rpc_bdev_error_inject_error,
-		  rpc_error_inject_fields, KEEL_RPC_RUNTIME)
+KEEL_RPC_REGISTER("bdev_error_inject_error", rpc_bdev_error_inject_error, rpc_error_inject_fields,
+		  KEEL_RPC_RUNTIME)
 KEEL_RPC_REGISTER_ALIAS_DEPRECATED(rpc_bdev_error_inject_error, "bdev_inject_error")

@@ -448,7 +448,8 @@ main(void)
 		KEEL_UT_TEST(failure_hits_num_reads_then_they_pass_and_writes_are_untouched),
 		KEEL_UT_TEST(queue_depth_lets_only_the_io_beyond_it_be_hit),
 		KEEL_UT_TEST(nomem_is_retried_by_the_layer_until_used_up),
-		KEEL_UT_TEST(corrupt_data_xors_one_byte_of_read_data_across_buffers_and_of_write_data),
+		KEEL_UT_TEST(
+			corrupt_data_xors_one_byte_of_read_data_across_buffers_and_of_write_data),
 		KEEL_UT_TEST(pending_holds_the_io_until_a_reset_aborts_it),
 		KEEL_UT_TEST(all_arms_every_type_and_clear_disarms_them),
 		KEEL_UT_TEST(delete_aborts_held_io_and_releases_the_base),
