@@ -207,7 +207,7 @@ void keel_bdev_get_device_stat(struct keel_bdev *bdev, struct keel_bdev_io_stat 
  * Sample the bdev's queue depth (I/Os outstanding at the module, over every channel) every
  * period_us microseconds on the calling thread; 0 stops sampling (the totals are kept). Each
  * sample that finds I/O adds period_us to the io time and period_us times the depth to the
- * weighted io time. \return 0; -ENOMEM.
+ * weighted io time. \return 0; -ENODEV (the bdev is being removed); -ENOMEM.
  */
 int keel_bdev_set_qd_sampling_period(struct keel_bdev *bdev, uint64_t period_us);
 /** The sampling period in microseconds; 0: not sampled. */

@@ -25,7 +25,8 @@ struct bdev_qd {
 	uint64_t io_time_us;
 	uint64_t weighted_io_time_us;
 	bool sampling; /* a for_each_channel is under way */
-	bool stopped;  /* the bdev is going: free at the end of the sample */
+	bool stopped;  /* set from any thread: the bdev is going, sample no more */
+	bool released; /* on thread: free at the end of the sample under way */
 };
 
 static void
@@ -44,7 +45,7 @@ qd_sampled(struct keel_channel_iter *iter, int status)
 	struct bdev_qd *qd = keel_channel_iter_get_ctx(iter);
 
 	qd->sampling = false;
-	if (qd->stopped) {
+	if (qd->released) {
 		free(qd);
 		return;
 	}
@@ -60,8 +61,9 @@ qd_poll(void *arg)
 {
 	struct bdev_qd *qd = arg;
 
-	if (qd->sampling) {
-		return KEEL_POLLER_IDLE; /* the last sample is still going round the threads */
+	/* Once stopped, the bdev may be gone before this poller is: leave it alone. */
+	if (__atomic_load_n(&qd->stopped, __ATOMIC_ACQUIRE) || qd->sampling) {
+		return KEEL_POLLER_IDLE; /* or the last sample is still going round the threads */
 	}
 	qd->sampling = true;
 	qd->sum = 0;
@@ -75,16 +77,18 @@ qd_stop_on_thread(void *arg)
 	struct bdev_qd *qd = arg;
 
 	keel_poller_unregister(&qd->poller);
-	qd->stopped = true;
+	qd->released = true;
 	if (!qd->sampling) {
 		free(qd);
 	}
 }
 
-/* Stop sampling for good and free qd (now, or after a sample under way). */
+/* Stop sampling for good (at once, whatever the thread) and free qd on its thread (there, or
+ * after a sample under way, which keeps the bdev's channels and so the bdev alive). */
 static void
 qd_stop(struct bdev_qd *qd)
 {
+	__atomic_store_n(&qd->stopped, true, __ATOMIC_RELEASE);
 	if (qd->thread == keel_get_thread()) {
 		qd_stop_on_thread(qd);
 	} else if (keel_thread_send_msg(qd->thread, qd_stop_on_thread, qd) != 0) {
@@ -97,6 +101,9 @@ keel_bdev_set_qd_sampling_period(struct keel_bdev *bdev, uint64_t period_us)
 {
 	struct bdev_qd *qd = bdev->internal.qd, *old = NULL;
 
+	if (__atomic_load_n(&bdev->internal.status, __ATOMIC_ACQUIRE) != BDEV_STATUS_READY) {
+		return -ENODEV; /* being removed: its sampling would outlive it */
+	}
 	if (qd != NULL && qd->thread != keel_get_thread()) {
 		/* Set from another thread before: move the sampling (and its totals) here. */
 		old = qd;
