@@ -230,7 +230,7 @@ cat > "$TEST_TMP/perf.json" << JSON
   {"method": "bdev_error_create", "params": {"base_name": "Malloc0"}}]}]}
 JSON
 timeout -k 5 60 "$BDEVPERF" "${mem[@]}" -r "$TEST_TMP/perf.sock" --json "$TEST_TMP/perf.json" \
-	-T EE_Malloc0 -q 8 -o 4k -w reset -t 5 > "$TEST_TMP/perf.out" 2>&1 &
+	-T EE_Malloc0 -q 8 -o 4k -w reset -t 5 > "$TEST_TMP/perf.log" 2>&1 &
 perf_pid=$!
 for ((i = 0; i < 100; i++)); do
 	rpc "$TEST_TMP/perf.sock" -t 2 bdev_get_bdevs -b EE_Malloc0 > /dev/null 2>&1 && break
@@ -254,11 +254,11 @@ r2=$(reads_done)
 check "bdevperf: reads go on after the next reset ($r1, then $r2)" test "${r2:-0}" -gt "${r1:-0}"
 wait $perf_pid
 rc=$?
-resets=$(sed -n 's/.*resets: \([0-9]*\).*/\1/p' "$TEST_TMP/perf.out")
-aborted=$(sed -n 's/.*aborted I\/O: \([0-9]*\).*/\1/p' "$TEST_TMP/perf.out")
+resets=$(sed -n 's/.*resets: \([0-9]*\).*/\1/p' "$TEST_TMP/perf.log")
+aborted=$(sed -n 's/.*aborted I\/O: \([0-9]*\).*/\1/p' "$TEST_TMP/perf.log")
 check "bdevperf reset workload with held reads exits 0 in time" test $rc -eq 0
 check "... after resets that completed" test "${resets:-0}" -ge 2
 check "... which aborted the held reads" test "${aborted:-0}" -ge 8
-[ $rc -eq 0 ] || cat "$TEST_TMP/perf.out"
+[ $rc -eq 0 ] || cat "$TEST_TMP/perf.log"
 
 finish

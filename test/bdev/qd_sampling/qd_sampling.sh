@@ -10,7 +10,7 @@ BDEVPERF=$rootdir/app/bdevperf/bdevperf
 mem=(--no-huge -s 1024)
 sock=$TEST_TMP/perf.sock
 
-# perf CONFIG_JSON ARGS...: bdevperf in the background (bounded), output in $TEST_TMP/perf.out;
+# perf CONFIG_JSON ARGS...: bdevperf in the background (bounded), output in $TEST_TMP/perf.log;
 # waits until its RPC server answers; sets PERF_PID.
 perf() {
 	local cfg=$1 i
@@ -18,7 +18,7 @@ perf() {
 	echo "{\"subsystems\": [{\"subsystem\": \"bdev\", \"config\": [$cfg]}]}" > "$TEST_TMP/perf.json"
 	rm -f "$sock"
 	timeout -k 5 60 "$BDEVPERF" "${mem[@]}" -r "$sock" --json "$TEST_TMP/perf.json" "$@" \
-		> "$TEST_TMP/perf.out" 2>&1 &
+		> "$TEST_TMP/perf.log" 2>&1 &
 	PERF_PID=$!
 	for ((i = 0; i < 100; i++)); do
 		[ -S "$sock" ] && rpc "$sock" -t 2 bdev_get_bdevs > /dev/null 2>&1 && return 0
@@ -51,7 +51,7 @@ error='{"method": "bdev_error_create", "params": {"base_name": "Malloc0"}}'
 # 1. 32 random reads in flight on a malloc bdev.
 if ! perf "$malloc" -q 32 -o 4k -w randread -t 5; then
 	fail "bdevperf starts"
-	cat "$TEST_TMP/perf.out"
+	cat "$TEST_TMP/perf.log"
 	finish
 fi
 pass "bdevperf starts"
@@ -80,6 +80,7 @@ check "off: the members are gone from bdev_get_iostat" \
 	stat Malloc0 '"queue_depth_polling_period" not in s and "io_time" not in s'
 wait $PERF_PID
 check "bdevperf exits 0" test $? -eq 0
+mv "$TEST_TMP/perf.log" "$TEST_TMP/perf1.log" # finish() looks for sanitizer reports in *.log
 
 # 2. Four reads held by an error bdev: the depth is known exactly.
 if perf "$malloc, $error" -T EE_Malloc0 -q 4 -o 4k -w read -t 20; then
@@ -98,12 +99,12 @@ if perf "$malloc, $error" -T EE_Malloc0 -q 4 -o 4k -w read -t 20; then
 	wait $PERF_PID
 	rc=$?
 	check "bdevperf ends (status 1), the four held reads failed" bash -c \
-		"test $rc -eq 1 && grep -q 'bdevperf: 4 I/O failed' '$TEST_TMP/perf.out'"
+		"test $rc -eq 1 && grep -q 'bdevperf: 4 I/O failed' '$TEST_TMP/perf.log'"
 	check "no error about the sampling in bdevperf's output" \
-		bash -c "! grep -E 'ERROR|for_each_channel|Sanitizer' '$TEST_TMP/perf.out'"
+		bash -c "! grep -E 'ERROR|for_each_channel|Sanitizer' '$TEST_TMP/perf.log'"
 else
 	fail "bdevperf starts on EE_Malloc0"
-	cat "$TEST_TMP/perf.out"
+	cat "$TEST_TMP/perf.log"
 fi
 
 finish
