@@ -46,6 +46,7 @@ enum keel_bdev_io_status {
 
 /** Flags of read/write submissions. */
 #define KEEL_BDEV_IO_FLAG_FUA 0x1 /* write: on stable storage before completion */
+#define KEEL_BDEV_IO_FLAG_ZCOPY 0x2 /* read: data by reference (keel_bdev_read_blocks_zcopy) */
 
 enum keel_bdev_event_type {
 	KEEL_BDEV_EVENT_REMOVE, /* the bdev is going away: close the descriptor */
@@ -93,6 +94,8 @@ bool keel_bdev_unmap_reads_zeroes(const struct keel_bdev *bdev);
 /** Buffer alignment the bdev needs, in bytes (1 = none); the layer bounces unaligned buffers. */
 size_t keel_bdev_get_buf_align(const struct keel_bdev *bdev);
 bool keel_bdev_io_type_supported(struct keel_bdev *bdev, enum keel_bdev_io_type type);
+/** True if keel_bdev_read_blocks_zcopy() works on this bdev (its data is in memory). */
+bool keel_bdev_supports_zcopy(const struct keel_bdev *bdev);
 /** Aliases: call fn for each. */
 void keel_bdev_for_each_alias(const struct keel_bdev *bdev, void (*fn)(const char *alias, void *ctx),
 			      void *ctx);
@@ -135,6 +138,21 @@ int keel_bdev_read_blocks(struct keel_bdev_desc *desc, struct keel_io_channel *c
 int keel_bdev_write_blocks(struct keel_bdev_desc *desc, struct keel_io_channel *ch, void *buf,
 			   uint64_t offset_blocks, uint64_t num_blocks, keel_bdev_io_cb cb,
 			   void *cb_arg);
+/**
+ * Read without a buffer of the caller's: when cb runs, keel_bdev_io_get_iovec() gives the data
+ * where it lies in the bdev's own memory (one buffer, no copy), valid until
+ * keel_bdev_free_io(io). The caller frees the I/O before it puts the channel or closes the
+ * descriptor. Nothing orders that memory against later writes: a write to the same blocks that
+ * is submitted before the I/O is freed can show through, so a caller that must not see one
+ * holds such writes back until then.
+ * \return 0; -ENOTSUP if the bdev cannot (keel_bdev_supports_zcopy()) or the read would have
+ *         to be split; otherwise as keel_bdev_read_blocks().
+ */
+int keel_bdev_read_blocks_zcopy(struct keel_bdev_desc *desc, struct keel_io_channel *ch,
+				uint64_t offset_blocks, uint64_t num_blocks, keel_bdev_io_cb cb,
+				void *cb_arg);
+/** The data buffers of an I/O: for a zero-copy read, where the data lies. */
+void keel_bdev_io_get_iovec(struct keel_bdev_io *io, struct iovec **iovs, int *iovcnt);
 /** Make written data durable (num_blocks 0 = to the end). */
 int keel_bdev_flush_blocks(struct keel_bdev_desc *desc, struct keel_io_channel *ch,
 			   uint64_t offset_blocks, uint64_t num_blocks, keel_bdev_io_cb cb,

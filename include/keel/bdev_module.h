@@ -84,6 +84,10 @@ struct keel_bdev {
 	uint32_t max_compare_and_write_blocks; /* 0 = default (1) */
 	uint32_t required_alignment;	/* log2 of the buffer alignment in bytes; 0 = none */
 	bool unmap_reads_zeroes;	/* LBPRZ */
+	/* A READ with KEEL_BDEV_IO_FLAG_ZCOPY comes with one iovec of the right length and a NULL
+	 * base: the module points the base at the blocks in its own memory, which stays valid
+	 * while the bdev is open, and completes. */
+	bool zcopy_read;
 	uint8_t uuid[16];		/* all zero: the layer generates one */
 	void *ctxt;			/* the module's bdev context */
 	const struct keel_bdev_fn_table *fn_table;

@@ -19,6 +19,7 @@ extern "C" {
 #define KEEL_SCSI_PORT_MAX_NAME 255
 #define KEEL_SCSI_DEV_MAX_PORTS 64
 
+struct keel_bdev_io;
 struct keel_scsi_dev;
 struct keel_scsi_lun;
 struct keel_scsi_lun_desc;
@@ -55,6 +56,8 @@ struct keel_scsi_task {
 	int iovcnt;
 	uint64_t tag;				/* transport tag (ITT), for task management */
 	bool desc_sense;			/* descriptor-format sense wanted (D_SENSE) */
+	bool data_by_ref;			/* a READ may answer with the bdev's memory: see
+						 * keel_scsi_task_put_data() */
 	keel_scsi_task_cpl cpl_fn;
 
 	/* Task management (in): function, and for ABORT TASK / QUERY TASK the task referred to. */
@@ -89,6 +92,10 @@ struct keel_scsi_task {
 		uint32_t flags;
 		TAILQ_ENTRY(keel_scsi_task) wait_link;
 		void (*retry_fn)(struct keel_scsi_task *task);
+		/* A READ answered by reference: the bdev I/O that holds the data, and the
+		 * descriptor it counts against until keel_scsi_task_put_data(). */
+		struct keel_bdev_io *data_io;
+		struct keel_scsi_lun_desc *data_desc;
 	} internal;
 };
 
@@ -179,6 +186,15 @@ void keel_scsi_dev_nexus_lost(struct keel_scsi_dev *dev, struct keel_scsi_port *
  */
 /** Execute a command task. cpl_fn runs later on this thread (never inline). */
 void keel_scsi_task_execute(struct keel_scsi_task *task);
+/**
+ * Release the data of a task executed with data_by_ref. A READ of a bdev that keeps its blocks
+ * in memory (keel_bdev_supports_zcopy()) may complete with iovs and iovcnt pointing at those
+ * blocks instead of a copy in the transport's buffers; they stay valid, the LUN stays open and a
+ * later ORDERED task on the same descriptor waits, until this call. The transport calls it once
+ * it is done with the data (sent, or never to be sent), on the task's thread, before it reuses
+ * or frees the task; for any other task it does nothing.
+ */
+void keel_scsi_task_put_data(struct keel_scsi_task *task);
 /** Execute a task management function (task->function); cpl_fn later, after the tasks it
  * affects have completed. */
 void keel_scsi_task_mgmt(struct keel_scsi_task *task);

@@ -221,6 +221,12 @@ keel_bdev_unmap_reads_zeroes(const struct keel_bdev *bdev)
 	return bdev->unmap_reads_zeroes;
 }
 
+bool
+keel_bdev_supports_zcopy(const struct keel_bdev *bdev)
+{
+	return bdev->zcopy_read;
+}
+
 size_t
 keel_bdev_get_buf_align(const struct keel_bdev *bdev)
 {

@@ -595,7 +595,7 @@ bdev_io_needs_bounce(struct keel_bdev_io *io)
 	size_t align = (size_t)1 << io->bdev->required_alignment;
 	int i;
 
-	if (align <= 1 || io->u.bdev.iovs == NULL) {
+	if (align <= 1 || io->u.bdev.iovs == NULL || (io->u.bdev.flags & KEEL_BDEV_IO_FLAG_ZCOPY)) {
 		return false;
 	}
 	for (i = 0; i < io->u.bdev.iovcnt; i++) {
@@ -1028,6 +1028,56 @@ keel_bdev_read_blocks(struct keel_bdev_desc *desc, struct keel_io_channel *ch, v
 {
 	return bdev_rw_buf(desc, ch, KEEL_BDEV_IO_TYPE_READ, buf, offset_blocks, num_blocks, cb,
 			   cb_arg);
+}
+
+int
+keel_bdev_read_blocks_zcopy(struct keel_bdev_desc *desc, struct keel_io_channel *_ch,
+			    uint64_t offset_blocks, uint64_t num_blocks, keel_bdev_io_cb cb,
+			    void *cb_arg)
+{
+	struct bdev_channel *ch = keel_io_channel_get_ctx(_ch);
+	struct keel_bdev *bdev = desc->bdev;
+	struct keel_bdev_io *io;
+	int rc;
+
+	if (!bdev->zcopy_read) {
+		return -ENOTSUP;
+	}
+	rc = bdev_check_io(desc, offset_blocks, num_blocks, false);
+	if (keel_unlikely(rc != 0)) {
+		return rc;
+	}
+	if (num_blocks == 0) {
+		return -EINVAL;
+	}
+	io = bdev_io_get(desc, ch);
+	if (keel_unlikely(io == NULL)) {
+		return -ENOMEM;
+	}
+	io->type = KEEL_BDEV_IO_TYPE_READ;
+	io->u.bdev.iov.iov_base = NULL;
+	io->u.bdev.iov.iov_len = num_blocks * bdev->blocklen;
+	io->u.bdev.iovs = &io->u.bdev.iov;
+	io->u.bdev.iovcnt = 1;
+	io->u.bdev.offset_blocks = offset_blocks;
+	io->u.bdev.num_blocks = num_blocks;
+	io->u.bdev.flags = KEEL_BDEV_IO_FLAG_ZCOPY;
+	if (bdev_io_needs_split(io)) {
+		/* Children would each point somewhere else: not one buffer. */
+		bdev_io_put(io);
+		return -ENOTSUP;
+	}
+	io->internal.cb = cb;
+	io->internal.cb_arg = cb_arg;
+	bdev_io_submit(io);
+	return 0;
+}
+
+void
+keel_bdev_io_get_iovec(struct keel_bdev_io *io, struct iovec **iovs, int *iovcnt)
+{
+	*iovs = io->u.bdev.iovs;
+	*iovcnt = io->u.bdev.iovcnt;
 }
 
 int

@@ -72,6 +72,7 @@ keel_bdev_dump_info_json(struct keel_bdev *bdev, struct json_object *o)
 		json_object_object_add(io_types, types[i].name, json_object_new_boolean(
 					       keel_bdev_io_type_supported(bdev, types[i].type)));
 	}
+	json_object_object_add(io_types, "zcopy", json_object_new_boolean(bdev->zcopy_read));
 	json_object_object_add(o, "supported_io_types", io_types);
 	if (bdev->fn_table->dump_info_json != NULL) {
 		bdev->fn_table->dump_info_json(bdev->ctxt, drv);

@@ -111,6 +111,8 @@ iscsi_task_free(struct iscsi_task *task)
 {
 	struct iscsi_conn *conn = task->conn;
 
+	/* A READ answered by reference: its Data-In has been written (or never will be). */
+	keel_scsi_task_put_data(&task->scsi);
 	if (task->buf != NULL) {
 		if (task->buf_from_pool) {
 			keel_mempool_put(g_iscsi.buf_pool, task->buf);
@@ -219,6 +221,8 @@ iscsi_send_datain(struct iscsi_task *task)
 	uint32_t max = conn->params.max_send_dsl, off = 0, in_burst = 0;
 	uint32_t burst = conn->sess != NULL ? conn->sess->params.max_burst_length : 0;
 	bool collapse = task->scsi.status == KEEL_SCSI_STATUS_GOOD;
+	/* The task's buffer, or the bdev's memory when the layer answered by reference. */
+	uint8_t *data = task->scsi.iovcnt == 1 ? task->scsi.iovs[0].iov_base : task->buf;
 	struct iscsi_pdu *pdu;
 	struct keel_iscsi_data_in *din;
 
@@ -257,7 +261,7 @@ iscsi_send_datain(struct iscsi_task *task)
 			din->flags |= KEEL_ISCSI_FLAG_FINAL;
 			in_burst = 0;
 		}
-		pdu->data = task->buf + off;
+		pdu->data = data + off;
 		pdu->data_len = len;
 		iscsi_conn_send_pdu(conn, pdu);
 		off += len;
@@ -319,6 +323,8 @@ iscsi_task_submit(struct iscsi_task *task)
 	scsi->initiator_port = conn->sess->initiator_port;
 	scsi->cpl_fn = iscsi_task_scsi_done;
 	scsi->tag = task->itt;
+	/* A READ's Data-In may go out of the bdev's own memory (no copy into task->buf). */
+	scsi->data_by_ref = task->read && !task->write;
 	if (task->buf != NULL) {
 		scsi->iovs = &task->iov;
 		scsi->iovcnt = 1;

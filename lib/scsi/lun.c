@@ -504,7 +504,7 @@ scsi_desc_idle(struct keel_scsi_lun_desc *desc)
 		return;
 	}
 	if (TAILQ_EMPTY(&desc->tasks) && TAILQ_EMPTY(&desc->blocked)) {
-		if (desc->close_requested) {
+		if (desc->close_requested && desc->data_refs == 0) {
 			desc_close_now(desc);
 			return;
 		}
@@ -602,8 +602,9 @@ keel_scsi_lun_close(struct keel_scsi_lun_desc *desc)
 		return;
 	}
 	assert(desc->thread == keel_get_thread());
-	if (!TAILQ_EMPTY(&desc->tasks) || !TAILQ_EMPTY(&desc->blocked)) {
-		/* The transport should wait for its tasks; close when they have ended. */
+	if (!TAILQ_EMPTY(&desc->tasks) || !TAILQ_EMPTY(&desc->blocked) || desc->data_refs > 0) {
+		/* The transport should wait for its tasks; close when they have ended and
+		 * released the data they hold (keel_scsi_task_put_data()). */
 		desc->close_requested = true;
 		return;
 	}

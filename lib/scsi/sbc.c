@@ -24,6 +24,7 @@
 enum {
 	SBC_STEP_IOV = 0,    /* io_ctx: an allocated iovec array, or NULL */
 	SBC_STEP_BOUNCE = 1, /* io_ctx: a bounce buffer (a read of a partial block) */
+	SBC_STEP_ZCOPY = 2,  /* a read by reference (data_by_ref): io_ctx NULL */
 };
 
 KEEL_STATIC_ASSERT(offsetof(struct keel_scsi_task, internal.small_buf) % 8 == 0,
@@ -299,7 +300,9 @@ sbc_miscompare(struct keel_scsi_task *task, uint64_t offset)
 /*
  * READ and WRITE (6, 10, 12, 16). Reads go straight into the transport's buffers; a buffer
  * shorter than the command's data gets the whole blocks that fit, and a partial last block
- * through a bounce buffer. A write needs all of its Data-Out; extra Data-Out is ignored
+ * through a bounce buffer. A READ of whole blocks that the transport lets answer by reference
+ * (data_by_ref) points the task's iovecs at the bdev's memory when the bdev keeps its blocks
+ * there, with no copy (keel_scsi_task_put_data() releases it). A write needs all of its Data-Out; extra Data-Out is ignored
  * (underflow: data_transferred says how much was used).
  */
 static void
@@ -337,6 +340,18 @@ sbc_rw_done(struct keel_bdev_io *io, bool success, void *arg)
 	uint32_t xfer = KEEL_MIN(task->transfer_len, task->expected_len);
 	uint32_t bs = sbc_block_size(task);
 
+	if (task->internal.step == SBC_STEP_ZCOPY && success) {
+		/* The data stays where it is until the transport has sent it. */
+		keel_bdev_io_get_iovec(io, &task->iovs, &task->iovcnt);
+		task->internal.data_io = io;
+		task->internal.data_desc = task->internal.desc;
+		task->internal.desc->data_refs++;
+		task->data_transferred = xfer;
+		keel_scsi_task_set_status(task, KEEL_SCSI_STATUS_GOOD, 0, 0);
+		task->internal.step = SBC_STEP_IOV;
+		sbc_done(task);
+		return;
+	}
 	keel_bdev_free_io(io);
 	if (success) {
 		if (task->internal.step == SBC_STEP_BOUNCE) {
@@ -366,6 +381,18 @@ sbc_rw_submit(struct keel_scsi_task *task)
 	int cnt = 0, rc;
 
 	sbc_decode(task->cdb, &c);
+	if (task->data_by_ref && sbc_is_read(task) && xfer % bs == 0 &&
+	    task->attr != KEEL_SCSI_TASK_ATTR_ORDERED) {
+		/* By reference, when the bdev keeps its blocks in memory. Not for an ORDERED
+		 * READ: the tasks after it would not wait for its data to be sent. */
+		task->internal.step = SBC_STEP_ZCOPY;
+		task->internal.io_ctx = NULL;
+		rc = keel_bdev_read_blocks_zcopy(lun->bdev_desc, desc->bdev_ch, c.lba, xfer / bs,
+						 sbc_rw_done, task);
+		if (rc != -ENOTSUP) {
+			goto submitted;
+		}
+	}
 	if (sbc_is_read(task) && xfer % bs != 0) {
 		uint32_t nb = xfer / bs + 1;
 

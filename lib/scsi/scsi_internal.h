@@ -142,6 +142,7 @@ struct keel_scsi_lun_desc {
 	bool closed;
 	bool close_requested;				/* closed with tasks left: on drain */
 	bool remove_cb_done;
+	uint32_t data_refs;				/* completed READs holding bdev memory */
 };
 
 struct keel_scsi_dev {

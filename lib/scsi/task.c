@@ -108,7 +108,8 @@ desc_release_blocked(struct keel_scsi_lun_desc *desc)
 	struct keel_scsi_task *task;
 
 	while ((task = TAILQ_FIRST(&desc->blocked)) != NULL && desc->ordered == NULL) {
-		if (task->attr == KEEL_SCSI_TASK_ATTR_ORDERED && !TAILQ_EMPTY(&desc->tasks)) {
+		if (task->attr == KEEL_SCSI_TASK_ATTR_ORDERED &&
+		    (!TAILQ_EMPTY(&desc->tasks) || desc->data_refs > 0)) {
 			break;
 		}
 		TAILQ_REMOVE(&desc->blocked, task, internal.link);
@@ -168,6 +169,32 @@ task_finish(struct keel_scsi_task *task)
 		}
 		scsi_desc_idle(desc);
 	}
+}
+
+void
+keel_scsi_task_put_data(struct keel_scsi_task *task)
+{
+	struct keel_scsi_lun_desc *desc = task->internal.data_desc;
+
+	if (task->internal.data_io == NULL) {
+		return;
+	}
+	assert(keel_get_thread() == desc->thread);
+	keel_bdev_free_io(task->internal.data_io);
+	task->internal.data_io = NULL;
+	task->internal.data_desc = NULL;
+	task->iovs = NULL;
+	task->iovcnt = 0;
+	if (--desc->data_refs > 0) {
+		return;
+	}
+	/* An ORDERED task may have waited for the data; a close for the last of it. */
+	desc->cb_depth++;
+	if (!desc->closed) {
+		desc_release_blocked(desc);
+	}
+	desc->cb_depth--;
+	scsi_desc_idle(desc);
 }
 
 /*
@@ -306,8 +333,10 @@ task_must_wait(struct keel_scsi_lun_desc *desc, const struct keel_scsi_task *tas
 	case KEEL_SCSI_TASK_ATTR_HEAD_OF_QUEUE:
 		return false;
 	case KEEL_SCSI_TASK_ATTR_ORDERED:
+		/* Older READs whose data is still held by reference count as running: a write
+		 * must not change that data before it has been sent. */
 		return desc->ordered != NULL || !TAILQ_EMPTY(&desc->tasks) ||
-		       !TAILQ_EMPTY(&desc->blocked);
+		       !TAILQ_EMPTY(&desc->blocked) || desc->data_refs > 0;
 	default:
 		return desc->ordered != NULL || !TAILQ_EMPTY(&desc->blocked);
 	}
@@ -328,6 +357,8 @@ keel_scsi_task_execute(struct keel_scsi_task *task)
 	task->internal.step = 0;
 	task->internal.bdev_io_outstanding = 0;
 	task->internal.retry_fn = NULL;
+	task->internal.data_io = NULL;
+	task->internal.data_desc = NULL;
 	task->status = KEEL_SCSI_STATUS_GOOD;
 	task->sense_data_len = 0;
 	task->data_transferred = 0;

@@ -14,7 +14,10 @@
 #   --scale-time S   seconds per scaling run (default: --time)
 #   --sessions LIST  session counts of the scaling run (default "1 2 4 8 16 32 64")
 #   --no-tgt         keel only
+#   --no-interrupt   skip the workloads on keel in interrupt mode (--interrupt-mode)
 #   --no-scaling     skip the scaling run
+#   --no-hugepages   do not reserve hugepages (by default, as root, the script reserves what
+#                    keel needs for the run and gives back what it reserved at the end)
 #   --no-doc         print only; write nothing into doc/
 #   ISCSI_TGT=path     use this (release) iscsi_tgt instead of building one
 #   PERF_SOURCE=head   build the last commit (git archive HEAD) instead of the working tree
@@ -35,7 +38,9 @@ scale_time=
 sessions="1 2 4 8 16 32 64"
 scale_qd=4
 with_tgt=1
+with_interrupt=1
 with_scaling=1
+reserve_huge=1
 write_doc=1
 quick=0
 iqn=iqn.2016-06.io.spdk:disk1
@@ -65,7 +70,9 @@ while [ $# -gt 0 ]; do
 		shift
 		;;
 	--no-tgt) with_tgt=0 ;;
+	--no-interrupt) with_interrupt=0 ;;
 	--no-scaling) with_scaling=0 ;;
+	--no-hugepages) reserve_huge=0 ;;
 	--no-doc) write_doc=0 ;;
 	-h | --help)
 		awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
@@ -97,6 +104,7 @@ fi
 
 scratch=$(mktemp -d /tmp/keel-perf.XXXXXX)
 PIDS=()
+huge_before=
 cleanup() {
 	local pid
 	for pid in "${PIDS[@]}"; do
@@ -108,6 +116,9 @@ cleanup() {
 	done
 	rm -f "/dev/shm/keel-perf-$$.img"
 	rm -rf "$scratch"
+	if [ -n "$huge_before" ]; then
+		echo "$huge_before" > /proc/sys/vm/nr_hugepages
+	fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -150,9 +161,24 @@ if ! cc -O2 -std=gnu11 -Wall -o "$load" "$rootdir/test/perf/iscsi_load.c" -liscs
 	echo "cannot build test/perf/iscsi_load.c (libiscsi-dev missing?)"
 	exit 1
 fi
+stream=$scratch/tcp_stream
+if ! cc -O2 -std=gnu11 -Wall -o "$stream" "$rootdir/test/perf/tcp_stream.c" -lpthread; then
+	echo "cannot build test/perf/tcp_stream.c"
+	exit 1
+fi
 
-# Hugepages when enough are free, else ordinary memory (as the figures in this project's
-# briefs were taken).
+# Hugepages, as DPDK is meant to run: 2 MiB pages for keel's 1 GiB of memory, reserved here for
+# the run when too few are free (and given back at the end); ordinary memory (--no-huge) when
+# they cannot be had.
+huge_free_mb() {
+	awk '/^HugePages_Free:/ { f = $2 } /^Hugepagesize:/ { s = $2 }
+	END { print int(f * s / 1024) }' /proc/meminfo
+}
+if [ $reserve_huge -eq 1 ] && [ "$(huge_free_mb)" -lt 1536 ] && [ -w /proc/sys/vm/nr_hugepages ] &&
+	grep -q '^Hugepagesize: *2048 kB' /proc/meminfo; then
+	huge_before=$(cat /proc/sys/vm/nr_hugepages)
+	echo $((huge_before + 768 - $(huge_free_mb) / 2)) > /proc/sys/vm/nr_hugepages
+fi
 free_mb=$(awk '/^HugePages_Free:/ { f = $2 } /^Hugepagesize:/ { s = $2 }
 	END { print int(f * s / 1024) }' /proc/meminfo)
 if [ "${free_mb:-0}" -ge 1536 ]; then
@@ -174,8 +200,9 @@ rpc() {
 
 # ---- the targets: start TARGET CORES, stop; set PORT, LUN, TPID --------------------------
 
-keel_start() {
+keel_start() { # MASK [extra iscsi_tgt options]
 	local mask=$1 i
+	shift
 	PORT=$(free_port)
 	LUN=0
 	cat > "$scratch/keel.conf" << EOF
@@ -195,7 +222,7 @@ keel_start() {
   QueueDepth 128
 EOF
 	rm -f "$scratch/keel.sock"
-	"$iscsi_tgt" -c "$scratch/keel.conf" -m "$mask" -r "$scratch/keel.sock" "${mem[@]}" \
+	"$iscsi_tgt" -c "$scratch/keel.conf" -m "$mask" -r "$scratch/keel.sock" "${mem[@]}" "$@" \
 		> "$scratch/keel.log" 2>&1 &
 	TPID=$!
 	PIDS+=("$TPID")
@@ -257,7 +284,7 @@ target_stop() {
 sample() {
 	local wall
 	wall=$(date +%s.%N)
-	if [ "$1" = keel ]; then
+	if [ "$1" != tgt ]; then
 		local reactors iostat
 		reactors=$(rpc framework_get_reactors) || return 1
 		iostat=$(rpc bdev_get_iostat -b Malloc0) || return 1
@@ -372,8 +399,21 @@ best() {
 
 targets=(keel)
 [ $with_tgt -eq 1 ] && targets+=(tgt)
+scale_targets=("${targets[@]}")
+# keeli: keel in interrupt mode (idle reactors sleep), same workloads.
+[ $with_interrupt -eq 1 ] && targets+=(keeli)
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 start_s=$SECONDS
+
+# The ceiling the large reads are compared with: one TCP stream over loopback, core 0 to core
+# 1, 1 MiB writes from 256 MiB of memory (as a RAM disk is read) and from 1 MiB (cached).
+stream_gbs() { # REGION BYTES
+	"$stream" -s "$(awk -v t="$time_s" 'BEGIN { print t < 5 ? t : 5 }')" -b 1048576 -r "$1" |
+		sed -n 's/.*(\([0-9.]*\) GB\/s).*/\1/p'
+}
+stream_mem=$(stream_gbs 268435456)
+stream_cache=$(stream_gbs 1048576)
+echo "== loopback, one TCP stream: ${stream_mem:-?} GB/s from memory, ${stream_cache:-?} GB/s from cache"
 
 echo "== workloads: ${#targets[@]} target(s), $runs round(s) of $time_s s per workload"
 mib_s() { # IOPS BYTES
@@ -383,11 +423,11 @@ mib_s() { # IOPS BYTES
 # workloads_on TARGET ROUND: start TARGET on core 0, run every workload once, stop it.
 workloads_on() {
 	local target=$1 round=$2 w name label tool qd bytes pattern key res iops cpu
-	if [ "$target" = keel ]; then
-		keel_start 0x1 || return 1
-	else
-		tgt_start 0 || return 1
-	fi
+	case $target in
+	keel) keel_start 0x1 || return 1 ;;
+	keeli) keel_start 0x1 --interrupt-mode || return 1 ;;
+	*) tgt_start 0 || return 1 ;;
+	esac
 	for w in "${workloads[@]}"; do
 		IFS='|' read -r name label tool qd bytes pattern _ _ <<< "$w"
 		key=$target/$name
@@ -397,7 +437,7 @@ workloads_on() {
 		res=$(measure "$target" run_tool "$key" "$tool" "$qd" "$bytes" "$pattern" \
 			"$time_s") || return 1
 		read -r iops cpu <<< "$res"
-		printf '  round %d %-4s %-30s %9d IOPS %9s MiB/s %8.2f us CPU per I/O\n' "$round" \
+		printf '  round %d %-5s %-30s %9d IOPS %9s MiB/s %8.2f us CPU per I/O\n' "$round" \
 			"$target" "$label" "$iops" "$(mib_s "$iops" "$bytes")" "$cpu"
 		best "$key" "$iops" "$cpu"
 	done
@@ -448,7 +488,7 @@ scaling_on() {
 if [ $with_scaling -eq 1 ]; then
 	echo "== scaling: sessions $sessions, $scale_qd in flight each, $scale_time s per run"
 	for cores in 1 2; do
-		for target in "${targets[@]}"; do
+		for target in "${scale_targets[@]}"; do
 			scaling_on "$target" "$cores" || exit 1
 		done
 	done
@@ -481,7 +521,7 @@ done
 scaling=$scratch/iscsi_scaling.csv
 echo "target,cores,sessions,qd_per_session,iops,mib_s,cpu_us_per_io" > "$scaling"
 for cores in 1 2; do
-	for target in "${targets[@]}"; do
+	for target in "${scale_targets[@]}"; do
 		for n in $sessions; do
 			[ -n "${scale[$target/$cores/$n]:-}" ] || continue
 			read -r iops cpu <<< "${scale[$target/$cores/$n]}"
@@ -512,6 +552,17 @@ for n in names:
                                                     ri, rc)
     print(line)
 print("(IOPS x: keel/tgt, higher is better; CPU x: keel/tgt CPU per I/O, lower is better)")
+if any(r["target"] == "keeli" for r in rows):
+    print()
+    print("%-30s %10s %8s | %10s %8s | %6s" % ("keel, interrupt mode", "IOPS", "us/IO",
+                                            "polling", "us/IO", "IOPS x"))
+    for n in names:
+        k, i = by[(n, "keel")], by.get((n, "keeli"))
+        if i:
+            print("%-30s %10s %8s | %10s %8s | %6.2f" % (
+                i["label"], i["iops"], i["cpu_us_per_io"], k["iops"], k["cpu_us_per_io"],
+                float(i["iops"]) / float(k["iops"]) if float(k["iops"]) else 0))
+    print("(IOPS x: interrupt mode/polling)")
 EOF
 echo "load average before/after: $load_before / $load_after; $elapsed s"
 
@@ -571,7 +622,7 @@ plot "$scratch/cpu.dat" using 2:xtic(1) title "keel (reactor busy time)" lc rgb 
 EOF
 if [ $with_scaling -eq 1 ]; then
 	for cores in 1 2; do
-		for target in "${targets[@]}"; do
+		for target in "${scale_targets[@]}"; do
 			awk -F, -v t="$target" -v c="$cores" \
 				'$1 == t && $2 == c { print $3, $5, $7 }' "$scaling" \
 				> "$scratch/scale_${target}_$cores.dat"
@@ -580,7 +631,7 @@ if [ $with_scaling -eq 1 ]; then
 	# series COLUMN: the plot clauses of every target and core count.
 	series() {
 		local col=$1 target cores color dash s=""
-		for target in "${targets[@]}"; do
+		for target in "${scale_targets[@]}"; do
 			color="#1f77b4"
 			[ "$target" = tgt ] && color="#ff7f0e"
 			for cores in 1 2; do
@@ -619,11 +670,12 @@ fi
 mode="best of $runs rounds of $time_s s"
 [ $quick -eq 1 ] && mode="quick mode: one round of $time_s s, scaling runs of $scale_time s"
 python3 - "$doc" "$results" "$scaling" "$with_scaling" "$date" "$rev" "$cpu_model" "$(nproc)" \
-	"$memory" "$mode" "$load_before" "$load_after" "$tgt_version" "$scale_qd" << 'EOF'
+	"$memory" "$mode" "$load_before" "$load_after" "$tgt_version" "$scale_qd" "$stream_mem" \
+	"$stream_cache" << 'EOF'
 import csv, os, sys, textwrap
 
 (doc, results, scaling, with_scaling, date, rev, cpu, cores, memory, mode, load_before,
- load_after, tgt_version, scale_qd) = sys.argv[1:15]
+ load_after, tgt_version, scale_qd, stream_mem, stream_cache) = sys.argv[1:17]
 rows = list(csv.DictReader(open(results)))
 by = {(r["workload"], r["target"]): r for r in rows}
 names = list(dict.fromkeys(r["workload"] for r in rows))
@@ -666,9 +718,32 @@ note = ("Measured with `test/perf/iscsi.sh` on revision %s (%s), %s: release bui
         "shared with other work (load average %s before, %s after). SPDK's figures are the "
         "reference taken on a machine like this one, not measured here."
         % (rev, date, mode, memory, tgt_version or "tgtd", cpu, cores, load_before, load_after))
+if stream_mem and stream_cache:
+    note += (" One TCP stream over loopback from core 0 to core 1 carried %s GB/s in the same run "
+             "(1 MiB writes from 256 MiB of memory; %s GB/s from 1 MiB that stays in the cache; "
+             "`test/perf/tcp_stream.c`)." % (stream_mem, stream_cache))
 block = ["<!-- iscsi-perf-begin -->"] + lines + [""] + wrap(note) + [
     "", "![IOPS per workload](performance/iscsi_iops.svg)",
     "", "![Target CPU time per I/O](performance/iscsi_cpu.svg)", "<!-- iscsi-perf-end -->"]
+
+iblock = None
+if any(r["target"] == "keeli" for r in rows):
+    ilines = ["| Workload | polling IOPS | polling CPU/I/O (µs) | interrupt mode IOPS | "
+              "interrupt mode CPU/I/O (µs) | IOPS interrupt/polling |",
+              "|---|---:|---:|---:|---:|---:|"]
+    for n in names:
+        k, i = by[(n, "keel")], by.get((n, "keeli"))
+        if not i:
+            continue
+        ilines.append("| %s | %s | %s | %s | %s | %.2f |" % (
+            k["label"], num(k["iops"]), num(k["cpu_us_per_io"], "{:.2f}"), num(i["iops"]),
+            num(i["cpu_us_per_io"], "{:.2f}"),
+            float(i["iops"]) / float(k["iops"]) if float(k["iops"]) else 0))
+    inote = ("keel with `--interrupt-mode` (an idle reactor sleeps in epoll until a socket or "
+             "a timer wakes it) against keel polling, same run and workloads as above; CPU per "
+             "I/O is the reactor's busy time in both.")
+    iblock = ["<!-- iscsi-interrupt-begin -->"] + ilines + [""] + wrap(inote) + [
+        "<!-- iscsi-interrupt-end -->"]
 
 sblock = None
 if with_scaling == "1":
@@ -706,6 +781,9 @@ def put(text, block, begin, end, heading):
 
 text = put(text, block, "<!-- iscsi-perf-begin -->", "<!-- iscsi-perf-end -->",
            "## iSCSI target")
+if iblock:
+    text = put(text, iblock, "<!-- iscsi-interrupt-begin -->", "<!-- iscsi-interrupt-end -->",
+               "### Interrupt mode")
 if sblock:
     text = put(text, sblock, "<!-- iscsi-scaling-begin -->", "<!-- iscsi-scaling-end -->",
                "### Sessions")

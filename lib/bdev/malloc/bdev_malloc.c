@@ -1,7 +1,8 @@
 /*
  * The malloc bdev module: RAM disks in DMA-safe memory. Reads, writes and zeroing go through
  * the copy engine (lib/accel) on the channel of the calling thread; flush, reset and compare
- * are done here and completed from a per-channel poller, never inside the submit call.
+ * are done here and completed from a per-channel poller, never inside the submit call. A
+ * zero-copy read (KEEL_BDEV_IO_FLAG_ZCOPY) gets the address of its blocks instead of a copy.
  */
 #include "keel/stdinc.h"
 #include "keel/accel.h"
@@ -161,6 +162,12 @@ malloc_submit_request(struct keel_io_channel *_ch, struct keel_bdev_io *io)
 	task->disk_iov.iov_len = len_bytes;
 	switch (io->type) {
 	case KEEL_BDEV_IO_TYPE_READ:
+		if (io->u.bdev.flags & KEEL_BDEV_IO_FLAG_ZCOPY) {
+			/* The caller reads the disk where it lies (zcopy_read). */
+			io->u.bdev.iovs[0].iov_base = task->disk_iov.iov_base;
+			malloc_complete_later(ch, task, KEEL_BDEV_IO_STATUS_SUCCESS);
+			return;
+		}
 		rc = keel_accel_submit_copyv(ch->accel_ch, io->u.bdev.iovs, io->u.bdev.iovcnt,
 					     &task->disk_iov, 1, malloc_accel_done, task);
 		break;
@@ -433,6 +440,7 @@ bdev_malloc_create(const struct malloc_bdev_opts *opts, struct keel_bdev **bdev,
 	disk->bdev.optimal_io_boundary = opts->optimal_io_boundary;
 	disk->bdev.split_on_optimal_io_boundary = opts->optimal_io_boundary != 0;
 	disk->bdev.unmap_reads_zeroes = true;
+	disk->bdev.zcopy_read = true;
 	memcpy(disk->bdev.uuid, uuid, sizeof(uuid));
 	disk->bdev.ctxt = disk;
 	disk->bdev.fn_table = &g_malloc_fn_table;

@@ -163,7 +163,10 @@ ut_execute(struct ut_disk *d, struct keel_bdev_io *io)
 		for (i = 0; i < io->u.bdev.iovcnt; i++) {
 			struct iovec *v = &io->u.bdev.iovs[i];
 
-			if (io->type == KEEL_BDEV_IO_TYPE_READ) {
+			if (io->type == KEEL_BDEV_IO_TYPE_READ &&
+			    (io->u.bdev.flags & KEEL_BDEV_IO_FLAG_ZCOPY)) {
+				v->iov_base = d->data + off; /* bdev.zcopy_read */
+			} else if (io->type == KEEL_BDEV_IO_TYPE_READ) {
 				memcpy(v->iov_base, d->data + off, v->iov_len);
 			} else {
 				memcpy(d->data + off, v->iov_base, v->iov_len);

@@ -187,6 +187,119 @@ ordered_task_waits_for_earlier_ones_and_blocks_later_ones(void)
 	ut_dev_teardown(dev);
 }
 
+/*
+ * READs answered by reference (data_by_ref): the data is the bdev's memory until
+ * keel_scsi_task_put_data(); an ORDERED task waits for that; a bdev that cannot, an ORDERED READ
+ * and a transport that did not ask get a copy.
+ */
+static void
+read_by_reference_points_at_the_bdev_memory_until_put(void)
+{
+	static const uint8_t read16[16] = {KEEL_SCSI_READ_16, 0, 0, 0, 0, 0, 0, 0, 0, 8,
+					   0, 0, 0, 8, 0, 0};
+	struct keel_scsi_dev *dev = ut_dev_setup();
+	struct keel_scsi_lun_desc *d0 = ut_open(dev, 0, 0, true);
+	struct ut_disk *d = &g_disks[0];
+	struct ut_task *r, *w, *c;
+	uint32_t i, writes;
+
+	ut_clear_ua(dev, d0, 0);
+	for (i = 0; i < 16 * UT_BLKLEN; i++) {
+		d->data[i] = (uint8_t)(i * 7 + 1);
+	}
+	d->bdev.zcopy_read = true;
+	/* LBA 8, 8 blocks: the task's iovecs become the bdev's memory, its buffer stays empty. */
+	r = ut_task_new(dev, d0, 0, read16, 16, 4096, 2);
+	r->t.data_by_ref = true;
+	ut_run(r);
+	CU_ASSERT(r->t.status == KEEL_SCSI_STATUS_GOOD);
+	CU_ASSERT(r->t.data_transferred == 4096);
+	CU_ASSERT_FATAL(r->t.iovcnt == 1);
+	CU_ASSERT(r->t.iovs[0].iov_base == d->data + 8 * UT_BLKLEN);
+	CU_ASSERT(r->t.iovs[0].iov_len == 4096);
+	CU_ASSERT(r->buf[0] == 0 && r->buf[4095] == 0);
+	CU_ASSERT(d0->data_refs == 1);
+	/* An ORDERED write to those blocks waits for the data to be released. */
+	writes = d->by_type[KEEL_BDEV_IO_TYPE_WRITE];
+	w = ut_task_new(dev, d0, 0, g_write10, 10, 4096, 1);
+	w->t.attr = KEEL_SCSI_TASK_ATTR_ORDERED;
+	memset(w->buf, 0xee, 4096);
+	ut_start(w);
+	poll_threads(10);
+	CU_ASSERT(w->done == 0);
+	CU_ASSERT(d->by_type[KEEL_BDEV_IO_TYPE_WRITE] == writes);
+	CU_ASSERT(d->data[8 * UT_BLKLEN] == (uint8_t)(8 * UT_BLKLEN * 7 + 1));
+	keel_scsi_task_put_data(&r->t);
+	CU_ASSERT(r->t.iovs == NULL && r->t.iovcnt == 0);
+	CU_ASSERT(d0->data_refs == 0);
+	poll_until(&w->done);
+	CU_ASSERT(w->t.status == KEEL_SCSI_STATUS_GOOD);
+	keel_scsi_task_put_data(&w->t); /* nothing held: nothing done */
+	ut_task_free(w);
+	ut_task_free(r);
+
+	/* No data_by_ref, an ORDERED READ, a bdev without zcopy_read: copies. */
+	for (i = 0; i < 3; i++) {
+		c = ut_task_new(dev, d0, 0, g_read10, 10, 4096, 1);
+		c->t.data_by_ref = i != 0;
+		c->t.attr = i == 1 ? KEEL_SCSI_TASK_ATTR_ORDERED : KEEL_SCSI_TASK_ATTR_SIMPLE;
+		d->bdev.zcopy_read = i != 2;
+		ut_run(c);
+		CU_ASSERT(c->t.status == KEEL_SCSI_STATUS_GOOD);
+		CU_ASSERT(c->t.iovs == c->iov);
+		CU_ASSERT(memcmp(c->buf, d->data, 4096) == 0);
+		CU_ASSERT(d0->data_refs == 0);
+		keel_scsi_task_put_data(&c->t);
+		CU_ASSERT(c->t.iovs == c->iov);
+		ut_task_free(c);
+	}
+	/* A failed READ holds nothing. */
+	d->bdev.zcopy_read = true;
+	d->fail_left = 1;
+	c = ut_task_new(dev, d0, 0, g_read10, 10, 4096, 1);
+	c->t.data_by_ref = true;
+	ut_run(c);
+	CU_ASSERT(ut_sk(&c->t) == KEEL_SCSI_SENSE_MEDIUM_ERROR);
+	CU_ASSERT(d0->data_refs == 0 && c->t.internal.data_io == NULL);
+	ut_task_free(c);
+	d->bdev.zcopy_read = false;
+	ut_close(d0);
+	ut_dev_teardown(dev);
+}
+
+/* Hot removal of the bdev while a READ holds its memory: the descriptor closes, and the bdev
+ * goes, only once the data is released. */
+static void
+held_read_data_keeps_the_bdev_until_put(void)
+{
+	struct keel_scsi_dev *dev = ut_dev_setup();
+	struct keel_scsi_lun_desc *d0 = ut_open(dev, 0, 0, true);
+	struct ut_disk *d = &g_disks[0];
+	struct ut_task *r;
+
+	ut_clear_ua(dev, d0, 0);
+	d->bdev.zcopy_read = true;
+	r = ut_task_new(dev, d0, 0, g_read10, 10, 4096, 1);
+	r->t.data_by_ref = true;
+	ut_run(r);
+	CU_ASSERT_FATAL(r->t.internal.data_io != NULL);
+	g_desc_removed = 0;
+	g_unreg_rc = 1;
+	keel_bdev_unregister(&d->bdev, unreg_done, NULL);
+	poll_threads(50);
+	CU_ASSERT(g_desc_removed == 1); /* and it asked to close */
+	CU_ASSERT(g_unreg_rc == 1);	/* the bdev is still there */
+	CU_ASSERT(!d0->closed);
+	keel_set_thread(d0->thread);
+	keel_scsi_task_put_data(&r->t);
+	keel_set_thread(g_t[0]);
+	poll_threads(50);
+	CU_ASSERT(g_unreg_rc == 0);
+	d->registered = false;
+	ut_task_free(r);
+	ut_dev_teardown(dev);
+}
+
 static void
 bdev_out_of_io_objects_is_retried(void)
 {
@@ -552,6 +665,8 @@ static const struct keel_ut_test g_tests[] = {
 	KEEL_UT_TEST(reservation_check_runs_only_when_something_is_reserved),
 	KEEL_UT_TEST(sanitizing_lun_answers_not_ready_except_inquiry),
 	KEEL_UT_TEST(ordered_task_waits_for_earlier_ones_and_blocks_later_ones),
+	KEEL_UT_TEST(read_by_reference_points_at_the_bdev_memory_until_put),
+	KEEL_UT_TEST(held_read_data_keeps_the_bdev_until_put),
 	KEEL_UT_TEST(bdev_out_of_io_objects_is_retried),
 	KEEL_UT_TEST(abort_task_of_held_io_ends_it_aborted_then_answers),
 	KEEL_UT_TEST(abort_task_answers_complete_for_an_ended_task_and_not_found_for_no_task),

@@ -317,6 +317,63 @@ write_then_read_returns_the_data(void)
 }
 
 static void
+io_keep(struct keel_bdev_io *io, bool success, void *arg)
+{
+	struct keel_bdev_io **kept = arg;
+
+	CU_ASSERT(success);
+	*kept = io;
+}
+
+/* A zero-copy read gives the blocks where they lie, valid until the I/O is freed; one that the
+ * layer would have to split is refused. */
+static void
+zero_copy_read_gives_the_disk_memory(void)
+{
+	struct malloc_bdev_opts opts = {.name = "MZ",
+					.num_blocks = 64,
+					.block_size = 512,
+					.optimal_io_boundary = 8};
+	struct keel_bdev *bdev;
+	struct keel_bdev_io *io = NULL;
+	struct io_result w = {0};
+	struct iovec *iov = NULL;
+	uint8_t *disk_buf, wbuf[4 * 512];
+	struct ut_open o;
+	char err[300];
+	int iovcnt = 0;
+
+	CU_ASSERT_FATAL(bdev_malloc_create(&opts, &bdev, err, sizeof(err)) == 0);
+	CU_ASSERT(keel_bdev_supports_zcopy(bdev));
+	o = ut_open("MZ");
+	disk_buf = ((struct malloc_disk *)bdev->ctxt)->buf;
+	fill_pattern(wbuf, sizeof(wbuf), 5);
+	CU_ASSERT(keel_bdev_write_blocks(o.desc, o.ch, wbuf, 3, 4, io_done, &w) == 0);
+	poll_threads(10);
+	CU_ASSERT(w.done == 1 && w.success);
+	CU_ASSERT(keel_bdev_read_blocks_zcopy(o.desc, o.ch, 3, 4, io_keep, &io) == 0);
+	CU_ASSERT(io == NULL); /* never inline */
+	poll_threads(10);
+	CU_ASSERT_FATAL(io != NULL);
+	keel_bdev_io_get_iovec(io, &iov, &iovcnt);
+	CU_ASSERT_FATAL(iovcnt == 1);
+	CU_ASSERT(iov[0].iov_base == disk_buf + 3 * 512);
+	CU_ASSERT(iov[0].iov_len == 4 * 512);
+	CU_ASSERT(memcmp(iov[0].iov_base, wbuf, sizeof(wbuf)) == 0);
+	keel_bdev_free_io(io);
+	/* Across the optimal I/O boundary (8 blocks) the layer would split it. */
+	CU_ASSERT(keel_bdev_read_blocks_zcopy(o.desc, o.ch, 6, 4, io_keep, &io) == -ENOTSUP);
+	CU_ASSERT(keel_bdev_read_blocks_zcopy(o.desc, o.ch, 62, 4, io_keep, &io) == -EINVAL);
+	CU_ASSERT(keel_bdev_read_blocks_zcopy(o.desc, o.ch, 0, 0, io_keep, &io) == -EINVAL);
+	/* A bdev that does not keep its blocks in memory refuses. */
+	bdev->zcopy_read = false;
+	CU_ASSERT(keel_bdev_read_blocks_zcopy(o.desc, o.ch, 0, 1, io_keep, &io) == -ENOTSUP);
+	bdev->zcopy_read = true;
+	ut_close(&o);
+	delete_malloc("MZ");
+}
+
+static void
 unmap_and_write_zeroes_read_back_zero(void)
 {
 	struct io_result w = {0}, u = {0}, z = {0}, r = {0};
@@ -935,7 +992,8 @@ main(void)
 		KEEL_UT_TEST(generated_names_take_the_lowest_free_number),
 		KEEL_UT_TEST(create_sets_geometry_product_and_io_types),
 		KEEL_UT_TEST(write_then_read_returns_the_data),
-		KEEL_UT_TEST(unmap_and_write_zeroes_read_back_zero),
+		KEEL_UT_TEST(zero_copy_read_gives_the_disk_memory),
+	KEEL_UT_TEST(unmap_and_write_zeroes_read_back_zero),
 		KEEL_UT_TEST(compare_succeeds_on_equal_data_and_reports_the_first_difference),
 		KEEL_UT_TEST(compare_and_write_writes_only_when_equal),
 		KEEL_UT_TEST(flush_and_reset_succeed_later),
