@@ -71,6 +71,8 @@ rpc "$sock" bdev_malloc_create -b Malloc0 32 512 > /dev/null
 check "bdev_error_create Malloc0 answers true" expect true rpc "$sock" bdev_error_create Malloc0
 check "EE_Malloc0 has the base's geometry" bash -c \
 	"rpc '$sock' bdev_get_bdevs -b EE_Malloc0 | grep -q '\"num_blocks\": 65536'"
+check "EE_Malloc0 offers no zero-copy reads (corrupt_data must not reach the base's memory)" \
+	bash -c "rpc '$sock' bdev_get_bdevs -b EE_Malloc0 | grep -q '\"zcopy\": false'"
 check "bdev_get_bdevs shows the base, no injection" \
 	info "$sock" EE_Malloc0 'd == {"base_bdev": "Malloc0", "injections": []}'
 check "a second error bdev over Malloc0 is refused" \
