@@ -417,6 +417,10 @@ struct iscsi_sess {
 	int num_conns;
 	struct keel_thread *thread;	/* every connection of a session lives on this thread */
 	TAILQ_HEAD(, iscsi_task) pending_cmds;	/* out of CmdSN order: wait */
+	/* CmdSNs ahead of ExpCmdSN already used by PDUs handled on arrival (NOP-Out, Text,
+	 * Logout, task management): ExpCmdSN steps over them once it gets there. */
+	uint32_t used_sns[ISCSI_MAX_QUEUE_DEPTH];
+	uint32_t num_used_sns;
 	TAILQ_ENTRY(iscsi_sess) link;
 };
 
@@ -502,6 +506,9 @@ int iscsi_op_scsi_cmd(struct iscsi_conn *conn, struct iscsi_pdu *pdu);
 int iscsi_op_data_out_hdr(struct iscsi_conn *conn, struct iscsi_pdu *pdu);
 int iscsi_op_data_out(struct iscsi_conn *conn, struct iscsi_pdu *pdu);
 int iscsi_op_task_req(struct iscsi_conn *conn, struct iscsi_pdu *pdu);
+/* A non-command PDU with a CmdSN of its own (not immediate) is handled when it arrives: use up
+ * its number, so that commands numbered after it run when theirs comes. */
+void iscsi_sess_use_cmdsn(struct iscsi_sess *sess, uint32_t cmdsn);
 int iscsi_op_nop_out(struct iscsi_conn *conn, struct iscsi_pdu *pdu);
 int iscsi_op_logout(struct iscsi_conn *conn, struct iscsi_pdu *pdu);
 int iscsi_op_text(struct iscsi_conn *conn, struct iscsi_pdu *pdu);

@@ -15,7 +15,6 @@
 /* Fixed-format sense data of an asynchronous event: 18 bytes. */
 #define ISCSI_AEN_SENSE_LEN 18
 
-void iscsi_sess_update_max_cmdsn(struct iscsi_sess *sess);
 /* login.c: the remove callback of a connection's LUN descriptors. */
 void iscsi_conn_lun_removed(struct keel_scsi_lun_desc *desc, void *ctx);
 
@@ -32,9 +31,8 @@ iscsi_op_logout(struct iscsi_conn *conn, struct iscsi_pdu *pdu)
 	int i;
 
 	iscsi_conn_update_exp_statsn(conn, keel_from_be32(req->exp_statsn));
-	if (!(req->opcode & KEEL_ISCSI_IMMEDIATE) && keel_from_be32(req->cmdsn) == sess->exp_cmdsn) {
-		sess->exp_cmdsn++;
-		iscsi_sess_update_max_cmdsn(sess);
+	if (!(req->opcode & KEEL_ISCSI_IMMEDIATE)) {
+		iscsi_sess_use_cmdsn(sess, keel_from_be32(req->cmdsn));
 	}
 	switch (reason) {
 	case KEEL_ISCSI_LOGOUT_CLOSE_SESSION:

@@ -8,7 +8,6 @@
 
 #include "iscsi_internal.h"
 
-void iscsi_sess_update_max_cmdsn(struct iscsi_sess *sess);
 
 void
 iscsi_conn_update_exp_statsn(struct iscsi_conn *conn, uint32_t exp_statsn)
@@ -41,16 +40,12 @@ iscsi_op_nop_out(struct iscsi_conn *conn, struct iscsi_pdu *pdu)
 		return 0;
 	}
 	if (!immediate) {
-		if (cmdsn != sess->exp_cmdsn) {
-			/* Out of order NOP-Outs are dropped like commands outside the window. */
-			if (keel_iscsi_sn_lt(cmdsn, sess->exp_cmdsn) ||
-			    keel_iscsi_sn_gt(cmdsn, sess->max_cmdsn)) {
-				return 0;
-			}
-		} else {
-			sess->exp_cmdsn++;
-			iscsi_sess_update_max_cmdsn(sess);
+		/* Outside the window: dropped like a command (RFC 7143 3.2.2.1). */
+		if (keel_iscsi_sn_lt(cmdsn, sess->exp_cmdsn) ||
+		    keel_iscsi_sn_gt(cmdsn, sess->max_cmdsn)) {
+			return 0;
 		}
+		iscsi_sess_use_cmdsn(sess, cmdsn);
 	}
 	if (pdu->data_len > conn->params.max_send_dsl) {
 		iscsi_conn_send_reject(conn, &pdu->bhs, KEEL_ISCSI_REJECT_PROTOCOL_ERROR);

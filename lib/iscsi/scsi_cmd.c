@@ -451,8 +451,25 @@ iscsi_sess_run_in_order(struct iscsi_conn *conn, struct iscsi_task *task)
 	iscsi_sess_run_pending(sess);
 }
 
+/* ExpCmdSN steps over a number a non-command PDU used before its turn. */
+static bool
+iscsi_sess_skip_used_sn(struct iscsi_sess *sess)
+{
+	uint32_t i;
+
+	for (i = 0; i < sess->num_used_sns; i++) {
+		if (sess->used_sns[i] == sess->exp_cmdsn) {
+			sess->used_sns[i] = sess->used_sns[--sess->num_used_sns];
+			sess->exp_cmdsn++;
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Commands that waited for ExpCmdSN to reach them run, in order, now that it has (after a
- * command, or a task management function, logout or text request with a CmdSN of its own). */
+ * command, or a task management function, NOP-Out, logout or text request with a CmdSN of its
+ * own). */
 void
 iscsi_sess_run_pending(struct iscsi_sess *sess)
 {
@@ -460,7 +477,10 @@ iscsi_sess_run_pending(struct iscsi_sess *sess)
 	bool progress = true;
 
 	while (progress) {
-		progress = false;
+		progress = sess->num_used_sns > 0 && iscsi_sess_skip_used_sn(sess);
+		if (progress) {
+			continue;
+		}
 		TAILQ_FOREACH_SAFE(t, &sess->pending_cmds, link, tmp) {
 			if (t->cmdsn == sess->exp_cmdsn) {
 				TAILQ_REMOVE(&sess->pending_cmds, t, link);
@@ -474,6 +494,29 @@ iscsi_sess_run_pending(struct iscsi_sess *sess)
 		}
 	}
 	iscsi_sess_update_max_cmdsn(sess);
+}
+
+void
+iscsi_sess_use_cmdsn(struct iscsi_sess *sess, uint32_t cmdsn)
+{
+	uint32_t i;
+
+	if (cmdsn == sess->exp_cmdsn) {
+		sess->exp_cmdsn++;
+		iscsi_sess_run_pending(sess);
+		return;
+	}
+	if (keel_iscsi_sn_lt(cmdsn, sess->exp_cmdsn) || keel_iscsi_sn_gt(cmdsn, sess->max_cmdsn)) {
+		return;
+	}
+	for (i = 0; i < sess->num_used_sns; i++) {
+		if (sess->used_sns[i] == cmdsn) {
+			return;
+		}
+	}
+	if (sess->num_used_sns < KEEL_COUNTOF(sess->used_sns)) {
+		sess->used_sns[sess->num_used_sns++] = cmdsn;
+	}
 }
 
 /* True if a command with this CmdSN waits for its turn on the session. */

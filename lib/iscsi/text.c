@@ -9,7 +9,6 @@
 
 #include "iscsi_internal.h"
 
-void iscsi_sess_update_max_cmdsn(struct iscsi_sess *sess);
 
 struct text_ctx {
 	struct iscsi_conn *conn;
@@ -97,9 +96,8 @@ iscsi_op_text(struct iscsi_conn *conn, struct iscsi_pdu *pdu)
 	struct text_ctx c;
 
 	iscsi_conn_update_exp_statsn(conn, keel_from_be32(req->exp_statsn));
-	if (!(req->opcode & KEEL_ISCSI_IMMEDIATE) && keel_from_be32(req->cmdsn) == sess->exp_cmdsn) {
-		sess->exp_cmdsn++;
-		iscsi_sess_update_max_cmdsn(sess);
+	if (!(req->opcode & KEEL_ISCSI_IMMEDIATE)) {
+		iscsi_sess_use_cmdsn(sess, keel_from_be32(req->cmdsn));
 	}
 	if (ttt != KEEL_ISCSI_RESERVED_TAG) {
 		/* The initiator asks for the rest of a long answer. */

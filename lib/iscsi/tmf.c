@@ -144,7 +144,9 @@ iscsi_op_task_req(struct iscsi_conn *conn, struct iscsi_pdu *pdu)
 	if (advanced) {
 		/* Commands numbered after the function, that waited for it, run after it. */
 		iscsi_sess_run_pending(sess);
-		iscsi_sess_update_max_cmdsn(sess);
+	} else if (!(req->opcode & KEEL_ISCSI_IMMEDIATE)) {
+		/* Ahead of its turn (it is handled now): its number is used up all the same. */
+		iscsi_sess_use_cmdsn(sess, keel_from_be32(req->cmdsn));
 	}
 	return rc;
 }

@@ -1550,6 +1550,62 @@ commands_out_of_order_reach_scsi_in_cmdsn_order(void)
 }
 
 static void
+send_nop(uint32_t itt, uint32_t cmdsn)
+{
+	struct keel_iscsi_nop *n = (struct keel_iscsi_nop *)out_bhs();
+
+	n->opcode = KEEL_ISCSI_OP_NOP_OUT;
+	n->flags = KEEL_ISCSI_FLAG_FINAL;
+	keel_to_be32(n->itt, itt);
+	keel_to_be32(n->ttt, UT_RESERVED);
+	keel_to_be32(n->sn, cmdsn);
+	out_data((uint8_t *)n, NULL, 0);
+}
+
+/* A non-immediate NOP-Out uses its CmdSN up: commands numbered after it run when their turn
+ * comes, whether it came in its turn or before it (its number is stepped over then). */
+static void
+a_nop_out_uses_up_its_cmdsn_in_turn_or_ahead_of_it(void)
+{
+	struct ut_params p = g_defaults;
+	int i, nopins = 0;
+
+	p.exp_cmdsn = 10;
+	setup(&p);
+	/* In turn: the command after it, already waiting, runs. */
+	send_tur(0xb, 11, false);
+	pump();
+	parse();
+	CU_ASSERT(g_num_exec == 0);
+	send_nop(0x100, 10);
+	pump();
+	parse();
+	CU_ASSERT_FATAL(g_num_exec == 1);
+	CU_ASSERT(g_exec[0] == 0xb);
+	CU_ASSERT(g_sess->exp_cmdsn == 12);
+	/* Ahead of its turn (13 before 12): answered at once, and 14 runs once 12 has come. */
+	send_nop(0x101, 13);
+	send_tur(0xe, 14, false);
+	pump();
+	parse();
+	CU_ASSERT(g_num_exec == 1);
+	CU_ASSERT(g_sess->exp_cmdsn == 12);
+	send_tur(0xc, 12, false);
+	pump();
+	parse();
+	CU_ASSERT_FATAL(g_num_exec == 3);
+	CU_ASSERT(g_exec[1] == 0xc && g_exec[2] == 0xe);
+	CU_ASSERT(g_sess->exp_cmdsn == 15);
+	CU_ASSERT(g_sess->num_used_sns == 0);
+	for (i = 0; i < g_num_pdus; i++) {
+		nopins += op_of(i) == KEEL_ISCSI_OP_NOP_IN;
+	}
+	CU_ASSERT(nopins == 2);
+	consume();
+	teardown();
+}
+
+static void
 commands_outside_the_cmdsn_window_are_ignored(void)
 {
 	struct ut_params p = g_defaults;
@@ -1743,6 +1799,7 @@ static const struct keel_ut_test g_tests[] = {
 	KEEL_UT_TEST(a_failed_read_gets_a_scsi_response_with_sense_and_no_data_in),
 	KEEL_UT_TEST(write_residuals_report_overflow_and_underflow_in_the_response),
 	KEEL_UT_TEST(commands_out_of_order_reach_scsi_in_cmdsn_order),
+	KEEL_UT_TEST(a_nop_out_uses_up_its_cmdsn_in_turn_or_ahead_of_it),
 	KEEL_UT_TEST(commands_outside_the_cmdsn_window_are_ignored),
 	KEEL_UT_TEST(a_second_command_with_a_waiting_cmdsn_is_ignored),
 	KEEL_UT_TEST(immediate_commands_bypass_the_queue_and_leave_exp_cmdsn_alone),
