@@ -71,7 +71,7 @@ endif
 	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 # Libraries linked, in order, by every app and unit test (KEEL_LIBS_DEPS may be overridden).
-KEEL_ALL_LIBS := iscsi scsi bdev_malloc bdev_null bdev_aio bdev_uring bdev_nvme bdev_split bdev sock event rpc jsonrpc conf \
+KEEL_ALL_LIBS := iscsi scsi bdev_malloc bdev_null bdev_aio bdev_uring bdev_nvme bdev_split bdev_error bdev sock event rpc jsonrpc conf \
 	accel thread nvme env util log
 
 # Link line: our static libraries whole-archive (so constructor registrations are kept),

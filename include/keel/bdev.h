@@ -221,6 +221,22 @@ void keel_bdev_get_io_stat(struct keel_bdev *bdev, struct keel_io_channel *ch,
 void keel_bdev_get_device_stat(struct keel_bdev *bdev, struct keel_bdev_io_stat *stat,
 			       keel_bdev_done_cb cb, void *cb_arg);
 
+/**
+ * Sample the bdev's queue depth (I/Os outstanding at the module, over every channel) every
+ * period_us microseconds on the calling thread; 0 stops sampling (the totals are kept). Each
+ * sample that finds I/O adds period_us to the io time and period_us times the depth to the
+ * weighted io time. \return 0; -ENODEV (the bdev is being removed); -ENOMEM.
+ */
+int keel_bdev_set_qd_sampling_period(struct keel_bdev *bdev, uint64_t period_us);
+/** The sampling period in microseconds; 0: not sampled. */
+uint64_t keel_bdev_get_qd_sampling_period(const struct keel_bdev *bdev);
+/** The queue depth found by the last sample. */
+uint64_t keel_bdev_get_qd(const struct keel_bdev *bdev);
+/** Microseconds the samples found the bdev busy. */
+uint64_t keel_bdev_get_io_time(const struct keel_bdev *bdev);
+/** The io time weighted by the queue depth (microseconds times I/Os). */
+uint64_t keel_bdev_get_weighted_io_time(const struct keel_bdev *bdev);
+
 /* Quality of service, changed live. UINT64_MAX in a slot: leave it; 0: no limit. */
 enum keel_bdev_qos_rate_limit_type {
 	KEEL_BDEV_QOS_RW_IOPS_RATE_LIMIT = 0,

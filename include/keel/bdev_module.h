@@ -57,6 +57,10 @@ struct keel_bdev_fn_table {
 	void (*dump_info_json)(void *ctx, struct json_object *obj);
 	/** Append the {"method","params"} call that recreates this bdev. NULL: none. */
 	void (*write_config_json)(struct keel_bdev *bdev, struct json_object *array);
+	/** A reset of the bdev has begun: called on each channel's thread with the module's
+	 * channel, before the layer waits for the I/O the module has. A module that holds I/O
+	 * which would not complete on its own completes it here (ABORTED). NULL: none held. */
+	void (*reset_channel)(void *ctx, struct keel_io_channel *module_ch);
 };
 
 struct keel_bdev_alias {
@@ -98,6 +102,7 @@ struct keel_bdev {
 		void *unregister_ctx;
 		struct keel_thread *unregister_thread;
 		struct bdev_qos *qos;
+		struct bdev_qd *qd; /* queue-depth sampling; NULL if never set */
 		struct keel_bdev_io_stat stat_retired; /* of channels that were destroyed */
 		pthread_mutex_t lock;
 		struct keel_bdev_module *claim_module;

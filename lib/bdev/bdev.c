@@ -463,6 +463,7 @@ bdev_unregister_unlink(struct keel_bdev *bdev)
 	TAILQ_REMOVE(&g_bdev_mgr.bdevs, bdev, internal.link);
 	pthread_mutex_unlock(&g_bdev_mgr.lock);
 	bdev_qos_destroy(bdev);
+	bdev_qd_destroy(bdev);
 	keel_io_device_unregister(bdev_to_io_dev(bdev), bdev_io_device_gone);
 }
 

@@ -124,6 +124,9 @@ bool bdev_io_overlaps_lock(struct bdev_channel *ch, struct keel_bdev_io *io);
 void bdev_compare_and_write_start(struct keel_bdev_io *io);
 void bdev_compare_emulate(struct keel_bdev_io *io);
 
+/* bdev_qd.c */
+void bdev_qd_destroy(struct keel_bdev *bdev);
+
 /* bdev_qos.c */
 bool bdev_qos_submit(struct keel_bdev_io *io);
 void bdev_qos_destroy(struct keel_bdev *bdev);

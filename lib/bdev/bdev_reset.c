@@ -1,7 +1,8 @@
 /*
  * Reset: every channel of the bdev fails the I/O it holds in its queues (ABORTED) and refuses
- * new I/O while the reset runs; once the module has returned everything it had, the module's
- * own reset (if any) runs and the caller is told.
+ * new I/O while the reset runs, and a module that holds I/O back is told (reset_channel); once
+ * the module has returned everything it had, the module's own reset (if any) runs and the caller
+ * is told.
  */
 #include "keel/stdinc.h"
 #include "keel/bdev.h"
@@ -30,6 +31,9 @@ reset_visit_abort(struct keel_channel_iter *iter)
 
 	ch->bdev->internal.reset_in_progress = 1;
 	bdev_channel_abort_queued(ch, ch->bdev);
+	if (ch->bdev->fn_table->reset_channel != NULL) {
+		ch->bdev->fn_table->reset_channel(ch->bdev->ctxt, ch->module_ch);
+	}
 	keel_for_each_channel_continue(iter, 0);
 }
 

@@ -1,6 +1,7 @@
 /*
- * The generic bdev RPCs: bdev_get_bdevs, bdev_get_iostat, bdev_set_options, bdev_set_qos_limit
- * and the v18 delete_bdev, with SPDK's names, parameters and answers.
+ * The generic bdev RPCs: bdev_get_bdevs, bdev_get_iostat, bdev_set_options, bdev_set_qos_limit,
+ * bdev_set_qd_sampling_period and the v18 delete_bdev, with SPDK's names, parameters and
+ * answers.
  */
 #include "keel/stdinc.h"
 #include "keel/bdev.h"
@@ -172,13 +173,35 @@ iostat_add(struct json_object *arr, const char *name, const struct keel_bdev_io_
 	json_object_array_add(arr, o);
 }
 
+/* With queue-depth sampling on, what it found (SPDK's members and units). */
+static void
+iostat_add_qd(struct json_object *arr, const struct keel_bdev *bdev)
+{
+	struct json_object *o = json_object_array_get_idx(arr, json_object_array_length(arr) - 1);
+	uint64_t period = keel_bdev_get_qd_sampling_period(bdev);
+
+	if (period == 0) {
+		return;
+	}
+	json_object_object_add(o, "queue_depth_polling_period", json_object_new_uint64(period));
+	json_object_object_add(o, "queue_depth", json_object_new_uint64(keel_bdev_get_qd(bdev)));
+	json_object_object_add(o, "io_time", json_object_new_uint64(keel_bdev_get_io_time(bdev)));
+	json_object_object_add(o, "weighted_io_time",
+			       json_object_new_uint64(keel_bdev_get_weighted_io_time(bdev)));
+}
+
 static void
 iostat_one_done(void *arg, int rc)
 {
 	struct iostat_ctx *c = arg;
+	struct keel_bdev *bdev;
 
 	if (rc == 0) {
 		iostat_add(c->bdevs, c->names[c->idx], &c->stat);
+		bdev = keel_bdev_get_by_name(c->names[c->idx]);
+		if (bdev != NULL) {
+			iostat_add_qd(c->bdevs, bdev);
+		}
 	}
 	c->idx++;
 	iostat_next(c);
@@ -425,6 +448,42 @@ rpc_bdev_set_qos_limit(struct keel_jsonrpc_request *req, struct json_object *par
 }
 KEEL_RPC_REGISTER("bdev_set_qos_limit", rpc_bdev_set_qos_limit, rpc_qos_fields, KEEL_RPC_RUNTIME)
 KEEL_RPC_REGISTER_ALIAS_DEPRECATED(rpc_bdev_set_qos_limit, "set_bdev_qos_limit")
+
+struct qd_req {
+	char *name;
+	uint64_t period;
+};
+
+static const struct keel_rpc_field rpc_qd_fields[] = {
+	KEEL_RPC_STR(struct qd_req, name, KEEL_REQUIRED, "bdev name"),
+	KEEL_RPC_U64(struct qd_req, period, KEEL_REQUIRED,
+		     "microseconds between queue-depth samples; 0 stops sampling"),
+	KEEL_RPC_END
+};
+
+static void
+rpc_bdev_set_qd_sampling_period(struct keel_jsonrpc_request *req, struct json_object *params)
+{
+	struct qd_req r = {0};
+	struct keel_bdev *bdev;
+	int rc;
+
+	if (keel_rpc_decode_params(req, params, rpc_qd_fields, &r) != 0) {
+		return;
+	}
+	bdev = keel_bdev_get_by_name(r.name);
+	if (bdev == NULL) {
+		keel_jsonrpc_send_error(req, -ENODEV, "No such device: bdev '%s'", r.name);
+	} else if ((rc = keel_bdev_set_qd_sampling_period(bdev, r.period)) != 0) {
+		keel_jsonrpc_send_error(req, rc, "%s", keel_strerror(-rc));
+	} else {
+		keel_jsonrpc_send_bool_response(req, true);
+	}
+	keel_rpc_free_decoded(rpc_qd_fields, &r);
+}
+KEEL_RPC_REGISTER("bdev_set_qd_sampling_period", rpc_bdev_set_qd_sampling_period, rpc_qd_fields,
+		  KEEL_RPC_RUNTIME)
+KEEL_RPC_REGISTER_ALIAS_DEPRECATED(rpc_bdev_set_qd_sampling_period, "set_bdev_qd_sampling_period")
 
 struct delete_req {
 	char *name;

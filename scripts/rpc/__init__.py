@@ -22,6 +22,7 @@ from . import subsystem
 from . import bdev
 from . import nvme
 from . import split
+from . import error
 from . import iscsi
 
 from .app import rpc_get_methods, spdk_get_version
@@ -29,7 +30,7 @@ from .framework import framework_start_init, framework_wait_init
 from .config import save_config, load_config, save_subsystem_config, load_subsystem_config
 
 # The modules whose add_parsers() contribute rpc.py sub-commands, in --help order.
-COMMAND_MODULES = (framework, app, config, log, bdev, split, nvme, iscsi)
+COMMAND_MODULES = (framework, app, config, log, bdev, split, error, nvme, iscsi)
 
 
 def add_parsers(subparsers):

@@ -64,6 +64,12 @@ def bdev_set_qos_limit(client, name, rw_ios_per_sec=None, rw_mbytes_per_sec=None
     return client.call('bdev_set_qos_limit', params)
 
 
+@deprecated_alias('set_bdev_qd_sampling_period')
+def bdev_set_qd_sampling_period(client, name, period):
+    """Sample the queue depth of a bdev every period microseconds; 0 stops sampling."""
+    return client.call('bdev_set_qd_sampling_period', {'name': name, 'period': period})
+
+
 def delete_bdev(client, bdev_name):
     """Delete a bdev of any module by name (the generic method of older releases)."""
     return client.call('delete_bdev', {'name': bdev_name})
@@ -182,6 +188,17 @@ def add_layer_parsers(subparsers):
                     'Show the I/O statistics of every bdev, or of one',
                     aliases=['get_bdevs_iostat'])
     p.add_argument('-b', '--name', help='name, alias or UUID of one bdev, e.g. Malloc0')
+
+    def cmd_bdev_set_qd_sampling_period(args):
+        print_dict(bdev_set_qd_sampling_period(args.client, name=args.name, period=args.period))
+
+    p = add_command(subparsers, 'bdev_set_qd_sampling_period', cmd_bdev_set_qd_sampling_period,
+                    'Sample the queue depth of a bdev (bdev_get_iostat then shows queue_depth, '
+                    'io_time and weighted_io_time)',
+                    aliases=['set_bdev_qd_sampling_period'])
+    p.add_argument('name', help='bdev name, e.g. Malloc0')
+    p.add_argument('period', type=int,
+                   help='microseconds between samples; 0 stops sampling')
 
     def cmd_bdev_set_qos_limit(args):
         bdev_set_qos_limit(args.client, name=args.name, rw_ios_per_sec=args.rw_ios_per_sec,

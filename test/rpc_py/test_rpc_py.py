@@ -889,6 +889,50 @@ class BdevCommandTests(RpcPyTestCase):
             ('bdev_set_qos_limit', {'name': 'Malloc0', 'r_mbytes_per_sec': 10,
                                     'w_mbytes_per_sec': 0})])
 
+    def test_qd_sampling_period_sends_name_and_period_under_both_names(self):
+        self.server.methods['bdev_set_qd_sampling_period'] = True
+        proc = self.rpc('bdev_set_qd_sampling_period', 'Malloc0', '1000')
+        self.assert_ok(proc)
+        self.assertEqual(proc.stdout, 'true\n')
+        proc = self.rpc('set_bdev_qd_sampling_period', 'Malloc0', '0')
+        self.assert_ok(proc)
+        self.assertIn('set_bdev_qd_sampling_period is deprecated', proc.stderr)
+        self.assertEqual(self.sent(), [
+            ('bdev_set_qd_sampling_period', {'name': 'Malloc0', 'period': 1000}),
+            ('bdev_set_qd_sampling_period', {'name': 'Malloc0', 'period': 0})])
+        self.assertEqual(self.rpc('bdev_set_qd_sampling_period', 'Malloc0').returncode, 2)
+
+    def test_error_bdev_sub_commands_send_spdks_params_under_both_names(self):
+        for method in ('bdev_error_create', 'bdev_error_delete', 'bdev_error_inject_error'):
+            self.server.methods[method] = True
+        uuid = '0b4c8d9e-1f2a-4b3c-8d4e-5f6a7b8c9d0e'
+        proc = self.rpc('bdev_error_create', 'Malloc0')
+        self.assert_ok(proc)
+        self.assertEqual(proc.stdout, 'true\n')
+        self.assert_ok(self.rpc('construct_error_bdev', 'Malloc1', '--uuid', uuid))
+        self.assert_ok(self.rpc('bdev_error_inject_error', 'EE_Malloc0', 'read', 'failure'))
+        self.assert_ok(self.rpc('bdev_inject_error', 'EE_Malloc0', 'write', 'corrupt_data',
+                                '-n', '3', '-q', '2', '-o', '512', '-v', '255'))
+        self.assert_ok(self.rpc('bdev_error_inject_error', 'EE_Malloc0', 'all', 'nomem',
+                                '--num', '0', '--queue-depth', '4', '--corrupt-offset', '1',
+                                '--corrupt-value', '7'))
+        proc = self.rpc('delete_error_bdev', 'EE_Malloc0')
+        self.assert_ok(proc)
+        self.assertEqual(proc.stdout, '')
+        self.assertEqual(self.sent(), [
+            ('bdev_error_create', {'base_name': 'Malloc0'}),
+            ('bdev_error_create', {'base_name': 'Malloc1', 'uuid': uuid}),
+            ('bdev_error_inject_error', {'name': 'EE_Malloc0', 'io_type': 'read',
+                                         'error_type': 'failure'}),
+            ('bdev_error_inject_error', {'name': 'EE_Malloc0', 'io_type': 'write',
+                                         'error_type': 'corrupt_data', 'num': 3,
+                                         'queue_depth': 2, 'corrupt_offset': 512,
+                                         'corrupt_value': 255}),
+            ('bdev_error_inject_error', {'name': 'EE_Malloc0', 'io_type': 'all',
+                                         'error_type': 'nomem', 'num': 0, 'queue_depth': 4,
+                                         'corrupt_offset': 1, 'corrupt_value': 7}),
+            ('bdev_error_delete', {'name': 'EE_Malloc0'})])
+
     def test_delete_bdev_sends_the_generic_method(self):
         self.server.methods['delete_bdev'] = True
         proc = self.rpc('delete_bdev', 'Malloc0')
@@ -933,7 +977,10 @@ class BdevCommandTests(RpcPyTestCase):
                  'bdev_null_create', 'construct_null_bdev', 'bdev_null_delete',
                  'delete_null_bdev', 'bdev_aio_create', 'construct_aio_bdev',
                  'bdev_aio_delete', 'delete_aio_bdev', 'bdev_uring_create',
-                 'bdev_uring_delete']
+                 'bdev_uring_delete', 'bdev_set_qd_sampling_period',
+                 'set_bdev_qd_sampling_period', 'bdev_error_create', 'construct_error_bdev',
+                 'bdev_error_delete', 'delete_error_bdev', 'bdev_error_inject_error',
+                 'bdev_inject_error']
         for name in names:
             with self.subTest(name=name):
                 self.assertIn(name, proc.stdout)

@@ -2,7 +2,8 @@
  * Unit tests of the generic bdev layer, over a RAM-backed test module that can hold I/O,
  * refuse it with NOMEM, and demand aligned buffers: registration and lookup, the
  * asynchronous contract, splitting, bounce buffers, the I/O pool and its wait queue, hot-remove
- * with I/O in flight, reset, compare and compare-and-write, QoS and statistics across threads.
+ * with I/O in flight, reset, compare and compare-and-write, QoS, statistics across threads and
+ * queue-depth sampling.
  */
 #include "keel/stdinc.h"
 #include "ut.h"
@@ -10,6 +11,7 @@
 #include "bdev/bdev.c"
 #include "bdev/bdev_io.c"
 #include "bdev/bdev_lock.c"
+#include "bdev/bdev_qd.c"
 #include "bdev/bdev_qos.c"
 #include "bdev/bdev_reset.c"
 #include "bdev/bdev_rpc.c"
@@ -894,6 +896,84 @@ latency_stats_use_a_fresh_clock_per_poll_and_are_never_zero(void)
 	ut_disk_unregister();
 }
 
+/* Poll both threads, with some real time between polls, until the sampling of ut0 has seen
+ * I/O at least want times (its timed poller runs every millisecond). */
+static void
+qd_wait_samples(uint64_t want_io_time)
+{
+	int i;
+
+	for (i = 0; i < 1000 && keel_bdev_get_io_time(&g_disk.bdev) < want_io_time; i++) {
+		keel_delay_us(200);
+		poll_threads(1);
+	}
+	keel_set_thread(g_t[0]);
+}
+
+/* Queue-depth sampling counts the I/O at the module on every thread's channel; io_time grows
+ * by a period for each sample that finds I/O, weighted_io_time by the period times the depth. */
+static void
+qd_sampling_counts_held_io_on_every_thread(void)
+{
+	static uint8_t buf[UT_BLKLEN];
+	struct keel_bdev_desc *desc1;
+	struct keel_io_channel *ch1;
+	struct io_result r = {0};
+	uint64_t t;
+
+	CU_ASSERT_FATAL(ut_disk_register("ut0") == 0);
+	open_ut0();
+	CU_ASSERT(keel_bdev_get_qd_sampling_period(&g_disk.bdev) == 0);
+	g_disk.hold = true;
+	CU_ASSERT(keel_bdev_read_blocks(g_desc, g_ch, buf, 0, 1, io_done, &r) == 0);
+	CU_ASSERT(keel_bdev_read_blocks(g_desc, g_ch, buf, 1, 1, io_done, &r) == 0);
+	keel_set_thread(g_t[1]);
+	CU_ASSERT_FATAL(keel_bdev_open_ext("ut0", true, ut_event, NULL, &desc1) == 0);
+	ch1 = keel_bdev_get_io_channel(desc1);
+	CU_ASSERT(keel_bdev_write_blocks(desc1, ch1, buf, 2, 1, io_done, &r) == 0);
+	keel_set_thread(g_t[0]);
+	CU_ASSERT(keel_bdev_set_qd_sampling_period(&g_disk.bdev, 1000) == 0);
+	CU_ASSERT(keel_bdev_get_qd_sampling_period(&g_disk.bdev) == 1000);
+	qd_wait_samples(3000);
+	CU_ASSERT(keel_bdev_get_qd(&g_disk.bdev) == 3);
+	t = keel_bdev_get_io_time(&g_disk.bdev);
+	CU_ASSERT(t >= 3000 && t % 1000 == 0);
+	CU_ASSERT(keel_bdev_get_weighted_io_time(&g_disk.bdev) == 3 * t);
+
+	/* Nothing outstanding: the depth drops to 0 and the busy time stops growing. */
+	ut_release(&g_disk);
+	poll_threads(10);
+	CU_ASSERT(r.done == 3);
+	keel_set_thread(g_t[0]);
+	t = keel_bdev_get_io_time(&g_disk.bdev);
+	keel_delay_us(5000);
+	poll_threads(20);
+	CU_ASSERT(keel_bdev_get_qd(&g_disk.bdev) == 0);
+	CU_ASSERT(keel_bdev_get_io_time(&g_disk.bdev) - t <= 2000); /* samples under way then */
+
+	/* 0 stops sampling and keeps the totals. */
+	keel_set_thread(g_t[0]);
+	t = keel_bdev_get_io_time(&g_disk.bdev);
+	CU_ASSERT(keel_bdev_set_qd_sampling_period(&g_disk.bdev, 0) == 0);
+	CU_ASSERT(keel_bdev_get_qd_sampling_period(&g_disk.bdev) == 0);
+	g_disk.hold = true;
+	CU_ASSERT(keel_bdev_read_blocks(g_desc, g_ch, buf, 0, 1, io_done, &r) == 0);
+	keel_delay_us(5000);
+	poll_threads(20);
+	CU_ASSERT(keel_bdev_get_io_time(&g_disk.bdev) == t);
+	ut_release(&g_disk);
+	poll_threads(10);
+
+	/* Unregistered while sampling: the sampling goes with the bdev. */
+	keel_set_thread(g_t[0]);
+	CU_ASSERT(keel_bdev_set_qd_sampling_period(&g_disk.bdev, 1000) == 0);
+	keel_set_thread(g_t[1]);
+	keel_put_io_channel(ch1);
+	keel_bdev_close(desc1);
+	close_ut0();
+	ut_disk_unregister();
+}
+
 int
 main(void)
 {
@@ -912,6 +992,7 @@ main(void)
 		KEEL_UT_TEST(qos_bandwidth_limit_holds_when_polled_late),
 		KEEL_UT_TEST(device_stat_sums_channels_of_all_threads),
 		KEEL_UT_TEST(latency_stats_use_a_fresh_clock_per_poll_and_are_never_zero),
+		KEEL_UT_TEST(qd_sampling_counts_held_io_on_every_thread),
 	};
 
 	return keel_ut_run("bdev", tests, KEEL_COUNTOF(tests), suite_init, suite_fini);
