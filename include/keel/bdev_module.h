@@ -195,6 +195,19 @@ void keel_bdev_module_release_bdev(struct keel_bdev *bdev);
 
 /** Complete an I/O on the thread it was submitted to. NOMEM makes the layer retry it later. */
 void keel_bdev_io_complete(struct keel_bdev_io *io, enum keel_bdev_io_status status);
+/**
+ * For a module that builds on another bdev (split, error): submit io again, the same type, data
+ * and flags, to the base through base_desc and base_ch at offset_blocks (a RESET is the base's
+ * reset); cb gets the base's I/O, which keel_bdev_io_complete_from() turns into io's outcome.
+ * \return as the submit functions; -ENOTSUP for a type that cannot be forwarded.
+ */
+int keel_bdev_io_forward(struct keel_bdev_io *io, struct keel_bdev_desc *base_desc,
+			 struct keel_io_channel *base_ch, uint64_t offset_blocks, keel_bdev_io_cb cb,
+			 void *cb_arg);
+/** Complete io as its forwarded base_io ended (success, failure, abort or a miscompare at its
+ * offset). The caller still frees base_io. */
+void keel_bdev_io_complete_from(struct keel_bdev_io *io, struct keel_bdev_io *base_io,
+				bool success);
 /** Complete a COMPARE/COMPARE_AND_WRITE with MISCOMPARE at byte offset. */
 void keel_bdev_io_complete_miscompare(struct keel_bdev_io *io, uint64_t offset_bytes);
 struct keel_bdev_io *keel_bdev_io_from_ctx(void *driver_ctx);

@@ -1031,6 +1031,58 @@ keel_bdev_read_blocks(struct keel_bdev_desc *desc, struct keel_io_channel *ch, v
 }
 
 int
+keel_bdev_io_forward(struct keel_bdev_io *io, struct keel_bdev_desc *desc, struct keel_io_channel *ch,
+		     uint64_t offset, keel_bdev_io_cb cb, void *cb_arg)
+{
+	uint64_t num = io->u.bdev.num_blocks;
+	/* A zero-copy read never reaches a module that did not offer it: nothing to pass on. */
+	uint32_t flags = io->u.bdev.flags & ~KEEL_BDEV_IO_FLAG_ZCOPY;
+
+	switch (io->type) {
+	case KEEL_BDEV_IO_TYPE_READ:
+		return keel_bdev_readv_blocks_ext(desc, ch, io->u.bdev.iovs, io->u.bdev.iovcnt, offset,
+						  num, flags, cb, cb_arg);
+	case KEEL_BDEV_IO_TYPE_WRITE:
+		return keel_bdev_writev_blocks_ext(desc, ch, io->u.bdev.iovs, io->u.bdev.iovcnt,
+						   offset, num, flags, cb, cb_arg);
+	case KEEL_BDEV_IO_TYPE_FLUSH:
+		return keel_bdev_flush_blocks(desc, ch, offset, num, cb, cb_arg);
+	case KEEL_BDEV_IO_TYPE_UNMAP:
+		return keel_bdev_unmap_blocks(desc, ch, offset, num, cb, cb_arg);
+	case KEEL_BDEV_IO_TYPE_WRITE_ZEROES:
+		return keel_bdev_write_zeroes_blocks(desc, ch, offset, num, cb, cb_arg);
+	case KEEL_BDEV_IO_TYPE_COMPARE:
+		return keel_bdev_comparev_blocks(desc, ch, io->u.bdev.iovs, io->u.bdev.iovcnt, offset,
+						 num, cb, cb_arg);
+	case KEEL_BDEV_IO_TYPE_COMPARE_AND_WRITE:
+		return keel_bdev_comparev_and_writev_blocks(desc, ch, io->u.bdev.cmp_iovs,
+							    io->u.bdev.cmp_iovcnt, io->u.bdev.iovs,
+							    io->u.bdev.iovcnt, offset, num, cb,
+							    cb_arg);
+	case KEEL_BDEV_IO_TYPE_RESET:
+		return keel_bdev_reset(desc, ch, cb, cb_arg);
+	default:
+		return -ENOTSUP;
+	}
+}
+
+void
+keel_bdev_io_complete_from(struct keel_bdev_io *io, struct keel_bdev_io *base_io, bool success)
+{
+	enum keel_bdev_io_status status = keel_bdev_io_get_status(base_io);
+
+	if (status == KEEL_BDEV_IO_STATUS_MISCOMPARE) {
+		keel_bdev_io_complete_miscompare(io, keel_bdev_io_get_miscompare_offset(base_io));
+	} else if (success) {
+		keel_bdev_io_complete(io, KEEL_BDEV_IO_STATUS_SUCCESS);
+	} else {
+		keel_bdev_io_complete(io, status == KEEL_BDEV_IO_STATUS_ABORTED
+						  ? KEEL_BDEV_IO_STATUS_ABORTED
+						  : KEEL_BDEV_IO_STATUS_FAILED);
+	}
+}
+
+int
 keel_bdev_read_blocks_zcopy(struct keel_bdev_desc *desc, struct keel_io_channel *_ch,
 			    uint64_t offset_blocks, uint64_t num_blocks, keel_bdev_io_cb cb,
 			    void *cb_arg)

@@ -187,73 +187,26 @@ error_io_done(struct keel_bdev_io *child, bool success, void *cb_arg)
 {
 	struct keel_bdev_io *io = cb_arg;
 	struct error_io *eio = (struct error_io *)io->driver_ctx;
-	enum keel_bdev_io_status status = keel_bdev_io_get_status(child);
 
 	assert(eio->ch->io_inflight > 0);
 	eio->ch->io_inflight--;
-	if (status == KEEL_BDEV_IO_STATUS_MISCOMPARE) {
-		keel_bdev_io_complete_miscompare(io, keel_bdev_io_get_miscompare_offset(child));
-	} else if (success) {
-		if (eio->type == VBDEV_ERROR_CORRUPT_DATA && io->type == KEEL_BDEV_IO_TYPE_READ) {
-			error_corrupt(io, eio->corrupt_offset, eio->corrupt_value);
-		}
-		keel_bdev_io_complete(io, KEEL_BDEV_IO_STATUS_SUCCESS);
-	} else {
-		keel_bdev_io_complete(io, status == KEEL_BDEV_IO_STATUS_ABORTED
-						  ? KEEL_BDEV_IO_STATUS_ABORTED
-						  : KEEL_BDEV_IO_STATUS_FAILED);
+	if (success && eio->type == VBDEV_ERROR_CORRUPT_DATA && io->type == KEEL_BDEV_IO_TYPE_READ) {
+		error_corrupt(io, eio->corrupt_offset, eio->corrupt_value);
 	}
+	keel_bdev_io_complete_from(io, child, success);
 	keel_bdev_free_io(child);
 }
 
-/* Pass the I/O to the base, at the same blocks. */
+/* Pass the I/O to the base, at the same blocks (held I/O was aborted when a reset began:
+ * error_reset_channel). */
 static void
 error_forward(struct error_disk *disk, struct error_channel *ch, struct keel_bdev_io *io)
 {
-	struct keel_bdev_desc *desc = disk->desc;
-	uint64_t offset = io->u.bdev.offset_blocks, num = io->u.bdev.num_blocks;
 	int rc;
 
 	ch->io_inflight++;
-	switch (io->type) {
-	case KEEL_BDEV_IO_TYPE_READ:
-		rc = keel_bdev_readv_blocks_ext(desc, ch->base_ch, io->u.bdev.iovs,
-						io->u.bdev.iovcnt, offset, num, io->u.bdev.flags,
-						error_io_done, io);
-		break;
-	case KEEL_BDEV_IO_TYPE_WRITE:
-		rc = keel_bdev_writev_blocks_ext(desc, ch->base_ch, io->u.bdev.iovs,
-						 io->u.bdev.iovcnt, offset, num, io->u.bdev.flags,
-						 error_io_done, io);
-		break;
-	case KEEL_BDEV_IO_TYPE_FLUSH:
-		rc = keel_bdev_flush_blocks(desc, ch->base_ch, offset, num, error_io_done, io);
-		break;
-	case KEEL_BDEV_IO_TYPE_UNMAP:
-		rc = keel_bdev_unmap_blocks(desc, ch->base_ch, offset, num, error_io_done, io);
-		break;
-	case KEEL_BDEV_IO_TYPE_WRITE_ZEROES:
-		rc = keel_bdev_write_zeroes_blocks(desc, ch->base_ch, offset, num, error_io_done,
-						   io);
-		break;
-	case KEEL_BDEV_IO_TYPE_COMPARE:
-		rc = keel_bdev_comparev_blocks(desc, ch->base_ch, io->u.bdev.iovs,
-					       io->u.bdev.iovcnt, offset, num, error_io_done, io);
-		break;
-	case KEEL_BDEV_IO_TYPE_COMPARE_AND_WRITE:
-		rc = keel_bdev_comparev_and_writev_blocks(desc, ch->base_ch, io->u.bdev.cmp_iovs,
-							  io->u.bdev.cmp_iovcnt, io->u.bdev.iovs,
-							  io->u.bdev.iovcnt, offset, num,
-							  error_io_done, io);
-		break;
-	case KEEL_BDEV_IO_TYPE_RESET:
-		/* Held I/O was aborted when the reset began (error_reset_channel). */
-		rc = keel_bdev_reset(desc, ch->base_ch, error_io_done, io);
-		break;
-	default:
-		rc = -ENOTSUP;
-		break;
-	}
+	rc = keel_bdev_io_forward(io, disk->desc, ch->base_ch, io->u.bdev.offset_blocks,
+				  error_io_done, io);
 	if (rc != 0) {
 		ch->io_inflight--;
 		keel_bdev_io_complete(io, rc == -ENOMEM ? KEEL_BDEV_IO_STATUS_NOMEM

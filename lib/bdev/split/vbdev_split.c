@@ -79,69 +79,21 @@ split_base_free(struct split_base *sb)
 static void
 split_io_done(struct keel_bdev_io *child, bool success, void *cb_arg)
 {
-	struct keel_bdev_io *io = cb_arg;
-	enum keel_bdev_io_status status = keel_bdev_io_get_status(child);
-
-	if (status == KEEL_BDEV_IO_STATUS_MISCOMPARE) {
-		keel_bdev_io_complete_miscompare(io, keel_bdev_io_get_miscompare_offset(child));
-	} else if (success) {
-		keel_bdev_io_complete(io, KEEL_BDEV_IO_STATUS_SUCCESS);
-	} else {
-		keel_bdev_io_complete(io, status == KEEL_BDEV_IO_STATUS_ABORTED
-						  ? KEEL_BDEV_IO_STATUS_ABORTED
-						  : KEEL_BDEV_IO_STATUS_FAILED);
-	}
+	keel_bdev_io_complete_from(cb_arg, child, success);
 	keel_bdev_free_io(child);
 }
 
+/* The part's blocks are the base's from the part's offset on; a RESET is the base's reset, which
+ * waits for what the base has in flight, the parts' I/O with it. */
 static void
 split_submit_request(struct keel_io_channel *_ch, struct keel_bdev_io *io)
 {
 	struct split_channel *ch = keel_io_channel_get_ctx(_ch);
 	struct split_disk *disk = io->bdev->ctxt;
-	struct keel_bdev_desc *desc = disk->base->desc;
-	uint64_t offset = io->u.bdev.offset_blocks + disk->offset_blocks;
-	uint64_t num = io->u.bdev.num_blocks;
 	int rc;
 
-	switch (io->type) {
-	case KEEL_BDEV_IO_TYPE_READ:
-		rc = keel_bdev_readv_blocks_ext(desc, ch->base_ch, io->u.bdev.iovs,
-						io->u.bdev.iovcnt, offset, num, io->u.bdev.flags,
-						split_io_done, io);
-		break;
-	case KEEL_BDEV_IO_TYPE_WRITE:
-		rc = keel_bdev_writev_blocks_ext(desc, ch->base_ch, io->u.bdev.iovs,
-						 io->u.bdev.iovcnt, offset, num, io->u.bdev.flags,
-						 split_io_done, io);
-		break;
-	case KEEL_BDEV_IO_TYPE_FLUSH:
-		rc = keel_bdev_flush_blocks(desc, ch->base_ch, offset, num, split_io_done, io);
-		break;
-	case KEEL_BDEV_IO_TYPE_UNMAP:
-		rc = keel_bdev_unmap_blocks(desc, ch->base_ch, offset, num, split_io_done, io);
-		break;
-	case KEEL_BDEV_IO_TYPE_WRITE_ZEROES:
-		rc = keel_bdev_write_zeroes_blocks(desc, ch->base_ch, offset, num, split_io_done,
-						   io);
-		break;
-	case KEEL_BDEV_IO_TYPE_COMPARE:
-		rc = keel_bdev_comparev_blocks(desc, ch->base_ch, io->u.bdev.iovs,
-					       io->u.bdev.iovcnt, offset, num, split_io_done, io);
-		break;
-	case KEEL_BDEV_IO_TYPE_COMPARE_AND_WRITE:
-		rc = keel_bdev_comparev_and_writev_blocks(
-			desc, ch->base_ch, io->u.bdev.cmp_iovs, io->u.bdev.cmp_iovcnt,
-			io->u.bdev.iovs, io->u.bdev.iovcnt, offset, num, split_io_done, io);
-		break;
-	case KEEL_BDEV_IO_TYPE_RESET:
-		/* The base's reset waits for what the base has in flight, the parts' I/O with it. */
-		rc = keel_bdev_reset(desc, ch->base_ch, split_io_done, io);
-		break;
-	default:
-		rc = -ENOTSUP;
-		break;
-	}
+	rc = keel_bdev_io_forward(io, disk->base->desc, ch->base_ch,
+				  io->u.bdev.offset_blocks + disk->offset_blocks, split_io_done, io);
 	if (rc == -ENOMEM) {
 		keel_bdev_io_complete(io, KEEL_BDEV_IO_STATUS_NOMEM);
 	} else if (rc != 0) {
