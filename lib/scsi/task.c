@@ -472,12 +472,35 @@ desc_wait_aborted(struct keel_scsi_lun_desc *desc, struct scsi_abort_wait *w)
 struct lun_abort {
 	struct keel_thread *origin;
 	uint32_t pending;
+	uint32_t to_mark;		/* descriptors that have not marked their tasks yet */
 	bool all;
 	char initiator[KEEL_SCSI_PORT_MAX_NAME + 1];
 	bool clear_ua;
-	void (*done)(void *ctx);
+	void (*marked)(void *ctx);	/* every task is marked aborted (NULL: not wanted) */
+	void (*done)(void *ctx);	/* and they have all ended */
 	void *ctx;
 };
+
+static void
+lun_abort_marked_msg(void *arg)
+{
+	struct lun_abort *a = arg;
+
+	a->marked(a->ctx);
+}
+
+/* The last descriptor to mark its tasks tells the origin, before its done can (messages to a
+ * thread arrive in the order they were sent, and done needs every descriptor's put). */
+static void
+lun_abort_marked_put(struct lun_abort *a)
+{
+	if (a->marked == NULL || __atomic_sub_fetch(&a->to_mark, 1, __ATOMIC_ACQ_REL) != 0) {
+		return;
+	}
+	if (keel_thread_send_msg(a->origin, lun_abort_marked_msg, a) != 0) {
+		KEEL_ERRLOG("cannot report the tasks of an abort marked\n");
+	}
+}
 
 static void
 lun_abort_done_msg(void *arg)
@@ -521,19 +544,23 @@ lun_abort_desc_msg(void *arg)
 	};
 
 	if (scsi_desc_msg_arrived(desc)) {
+		lun_abort_marked_put(a);
 		lun_abort_desc_done(w);
 		return;
 	}
 	desc_abort_tasks(desc, &f);
+	lun_abort_marked_put(a);
 	desc_wait_aborted(desc, w);
 }
 
 /* Abort the tasks of one initiator (or all: initiator NULL) on every descriptor of the LUN;
  * clear_ua: COMMANDS CLEARED BY ANOTHER INITIATOR for the other owners (CLEAR TASK SET, where
- * initiator names the one that asked). done(ctx) runs on this thread once they have ended. */
+ * initiator names the one that asked). marked(ctx), if not NULL, runs on this thread once every
+ * descriptor has marked its tasks (they may still be at the bdev), then done(ctx) once they have
+ * ended; done alone if memory is short. */
 static void
-lun_abort(struct keel_scsi_lun *lun, const char *initiator, bool all, bool clear_ua,
-	  void (*done)(void *ctx), void *ctx)
+lun_abort_marked(struct keel_scsi_lun *lun, const char *initiator, bool all, bool clear_ua,
+		 void (*marked)(void *ctx), void (*done)(void *ctx), void *ctx)
 {
 	struct keel_scsi_lun_desc *desc;
 	struct scsi_abort_wait *w;
@@ -547,6 +574,8 @@ lun_abort(struct keel_scsi_lun *lun, const char *initiator, bool all, bool clear
 	}
 	a->origin = keel_get_thread();
 	a->pending = 1;
+	a->to_mark = 1;
+	a->marked = marked;
 	a->all = all;
 	snprintf(a->initiator, sizeof(a->initiator), "%s", initiator != NULL ? initiator : "");
 	a->clear_ua = clear_ua;
@@ -564,14 +593,24 @@ lun_abort(struct keel_scsi_lun *lun, const char *initiator, bool all, bool clear
 		w->fn = lun_abort_desc_done;
 		__atomic_add_fetch(&desc->refs, 1, __ATOMIC_ACQ_REL);
 		__atomic_add_fetch(&a->pending, 1, __ATOMIC_ACQ_REL);
+		__atomic_add_fetch(&a->to_mark, 1, __ATOMIC_ACQ_REL);
 		if (keel_thread_send_msg(desc->thread, lun_abort_desc_msg, w) != 0) {
 			__atomic_sub_fetch(&desc->refs, 1, __ATOMIC_ACQ_REL);
 			__atomic_sub_fetch(&a->pending, 1, __ATOMIC_ACQ_REL);
+			__atomic_sub_fetch(&a->to_mark, 1, __ATOMIC_ACQ_REL);
 			free(w);
 		}
 	}
 	pthread_mutex_unlock(&lun->lock);
+	lun_abort_marked_put(a);
 	lun_abort_put(a);
+}
+
+static void
+lun_abort(struct keel_scsi_lun *lun, const char *initiator, bool all, bool clear_ua,
+	  void (*done)(void *ctx), void *ctx)
+{
+	lun_abort_marked(lun, initiator, all, clear_ua, NULL, done, ctx);
 }
 
 void
@@ -697,6 +736,9 @@ struct tmf_reset_lun {
 	struct tmf_reset *r;
 	struct keel_scsi_lun *lun;
 	struct keel_io_channel *ch;
+	bool reset_started;	/* the bdev reset was submitted */
+	bool reset_done;
+	bool aborted;		/* the LUN's aborted tasks have ended */
 };
 
 static void
@@ -732,33 +774,58 @@ tmf_reset_lun_end(struct tmf_reset_lun *rl)
 	tmf_reset_put(r);
 }
 
+/* A LUN's part ends once its aborted tasks have ended and its bdev reset (if any) is done. */
+static void
+tmf_reset_lun_check(struct tmf_reset_lun *rl)
+{
+	if (rl->aborted && (!rl->reset_started || rl->reset_done)) {
+		tmf_reset_lun_end(rl);
+	}
+}
+
 static void
 tmf_bdev_reset_done(struct keel_bdev_io *io, bool success, void *arg)
 {
+	struct tmf_reset_lun *rl = arg;
+
 	keel_bdev_free_io(io);
-	tmf_reset_lun_end(arg);
+	rl->reset_done = true;
+	tmf_reset_lun_check(rl);
+}
+
+/* The bdev reset of a logical unit reset starts once the tasks are marked aborted, not after
+ * they have ended (as in SPDK): it aborts what the bdev layer queues and what a module holds
+ * back, so that tasks whose I/O would not come back by itself end too. */
+static void
+tmf_reset_lun_marked(void *arg)
+{
+	struct tmf_reset_lun *rl = arg;
+	int rc;
+
+	if (rl->r->nexus || rl->reset_started || rl->aborted) {
+		return;
+	}
+	rl->ch = keel_bdev_get_io_channel(rl->lun->bdev_desc);
+	if (rl->ch == NULL) {
+		return;
+	}
+	rl->reset_started = true;
+	rc = keel_bdev_reset(rl->lun->bdev_desc, rl->ch, tmf_bdev_reset_done, rl);
+	if (rc != 0) {
+		KEEL_WARNLOG("LUN %" PRIu64 ": bdev reset: %s\n", rl->lun->id, strerror(-rc));
+		rl->reset_done = true;
+	}
 }
 
 static void
 tmf_reset_lun_aborted(void *arg)
 {
 	struct tmf_reset_lun *rl = arg;
-	int rc;
 
-	if (rl->r->nexus) {
-		tmf_reset_lun_end(rl);
-		return;
-	}
-	rl->ch = keel_bdev_get_io_channel(rl->lun->bdev_desc);
-	if (rl->ch == NULL) {
-		tmf_reset_lun_end(rl);
-		return;
-	}
-	rc = keel_bdev_reset(rl->lun->bdev_desc, rl->ch, tmf_bdev_reset_done, rl);
-	if (rc != 0) {
-		KEEL_WARNLOG("LUN %" PRIu64 ": bdev reset: %s\n", rl->lun->id, strerror(-rc));
-		tmf_reset_lun_end(rl);
-	}
+	/* Without the marked step (memory was short), the bdev reset comes now. */
+	tmf_reset_lun_marked(rl);
+	rl->aborted = true;
+	tmf_reset_lun_check(rl);
 }
 
 /* Start one LUN's part; the LUN is held by the caller. */
@@ -775,7 +842,8 @@ tmf_reset_lun_start(struct tmf_reset *r, struct keel_scsi_lun *lun)
 	rl->r = r;
 	rl->lun = lun;
 	r->pending++;
-	lun_abort(lun, ini, !r->nexus, false, tmf_reset_lun_aborted, rl);
+	lun_abort_marked(lun, ini, !r->nexus, false, tmf_reset_lun_marked, tmf_reset_lun_aborted,
+			 rl);
 }
 
 static void

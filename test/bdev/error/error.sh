@@ -2,7 +2,8 @@
 # The error injection bdev end to end with the real iscsi_tgt, rpc.py and a small iSCSI
 # initiator (error_io.py): EE_Malloc0 exported as a LUN; a READ failed with MEDIUM ERROR while
 # injected errors last and good after; a failed WRITE; NOMEM retried to success; corrupted read
-# and write data; queue_depth; all and clear; a READ held until the bdev is deleted; the old
+# and write data; queue_depth; all and clear; a held READ ended by a LOGICAL UNIT RESET; a READ
+# held until the bdev is deleted; the old
 # method names; a base that comes later and one that goes; save_config then --json; the legacy
 # [BdevError] section; and bdevperf's resets releasing held reads.
 source "$(dirname "$0")/../../common/autotest_common.sh"
@@ -149,6 +150,14 @@ check "clear forgets every injection" \
 check "... none is listed" info "$sock" EE_Malloc0 'd["injections"] == []'
 check "... READ and WRITE are GOOD" bash -c \
 	"io write 0 8 0x5a | grep -q '^0 0 0' && io read 0 8 | grep -q '^0 0 0 $good'"
+
+# A held READ and a LOGICAL UNIT RESET: the SCSI layer resets the bdev once the task is marked
+# aborted, the reset ends the READ (no answer for it), the function completes (response 0) and
+# the next command sees the reset's unit attention (sense key 6, ASC 29h).
+rpc "$sock" bdev_error_inject_error EE_Malloc0 read pending > /dev/null
+check "pending: a LOGICAL UNIT RESET ends the held READ, without an answer, and completes" \
+	expect "held 0 0 2 6 41" io held-read-reset 0 8 2
+check "... and reads go on" bash -c "io read 0 8 | grep -q '^0 0 0 $good'"
 
 # A held READ: no answer until the bdev goes; then ABORTED COMMAND (sense key 0xb) and the
 # delete completes.

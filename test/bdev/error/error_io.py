@@ -10,6 +10,11 @@ test/iscsi_tgt/common/iscsi_client.py.
         Sends a READ(10), checks that no answer comes for SECONDS, runs CMD (e.g. an rpc.py
         call that should release the READ), then waits for the answer; prints
         "held STATUS SENSE_KEY ASC", or "answered STATUS SENSE_KEY ASC" if it was not held.
+    error_io.py PORT TARGET held-read-reset LBA BLOCKS SECONDS
+        Sends a READ(10), checks that no answer comes for SECONDS, sends a LOGICAL UNIT RESET
+        and waits for its answer; then a TEST UNIT READY. Prints "held|answered TMF_RESPONSE
+        READ_ANSWERED TUR_STATUS TUR_SENSE_KEY TUR_ASC" (a reset ends the READ without an
+        answer; the TEST UNIT READY sees the reset's unit attention).
 """
 
 import hashlib
@@ -76,6 +81,38 @@ def cmd_held_read(conn, lba, blocks, seconds, command):
     print('held' if held else 'answered', pdu.bhs[3], sk, asc)
 
 
+def cmd_held_read_reset(conn, lba, blocks, seconds):
+    bhs, read_itt = conn.scsi_bhs(ic.read10(lba, blocks), blocks * BLOCK, read=True)
+    conn.send_pdu(bhs)
+    conn.sock.settimeout(seconds)
+    try:
+        conn.recv_pdu()
+        held = False
+    except socket.timeout:
+        held = True
+    conn.sock.settimeout(30)
+    tmf = bytearray(48)
+    tmf[0] = ic.OP_TASK_REQ | 0x40
+    tmf[1] = 0x80 | 5  # LOGICAL UNIT RESET
+    itt = conn.next_itt()
+    struct.pack_into('>I', tmf, 16, itt)
+    struct.pack_into('>I', tmf, 20, 0xFFFFFFFF)
+    struct.pack_into('>I', tmf, 24, conn.cmdsn)
+    struct.pack_into('>I', tmf, 28, conn.exp_statsn)
+    conn.send_pdu(tmf)
+    read_answered = 0
+    while True:
+        pdu = conn.recv_pdu()
+        if pdu.opcode == ic.OP_TASK_RSP and pdu.itt == itt:
+            response = pdu.bhs[2]
+            break
+        if pdu.itt == read_itt:
+            read_answered = 1
+    status, sense, _ = conn.scsi(ic.test_unit_ready(), ua_retries=1)
+    sk, asc = sense_of(sense)
+    print('held' if held else 'answered', response, read_answered, status, sk, asc)
+
+
 def main():
     port, target, op = int(sys.argv[1]), sys.argv[2], sys.argv[3]
     args = sys.argv[4:]
@@ -86,6 +123,8 @@ def main():
         cmd_write(conn, int(args[0]), int(args[1]), int(args[2], 0))
     elif op == 'held-read':
         cmd_held_read(conn, int(args[0]), int(args[1]), float(args[2]), args[3:])
+    elif op == 'held-read-reset':
+        cmd_held_read_reset(conn, int(args[0]), int(args[1]), float(args[2]))
     else:
         sys.exit('unknown operation ' + op)
     conn.close()

@@ -133,6 +133,7 @@ struct ut_disk {
 	int abort_left; /* end this many I/Os ABORTED (as a bdev reset does), unexecuted */
 	bool no_unmap;
 	bool no_flush;
+	bool abort_held_on_reset; /* reset_channel ends the held I/O of its thread ABORTED */
 	uint32_t submits;
 	uint32_t inflight;
 	uint32_t max_inflight;
@@ -329,11 +330,32 @@ ut_ch_destroy(void *dev, void *buf)
 	keel_poller_unregister(&uch->poller);
 }
 
+/* A reset has begun: a disk that holds I/O back indefinitely gives up what this thread's
+ * channel holds, as a module that holds I/O must. */
+static void
+ut_reset_channel(void *ctx, struct keel_io_channel *ch)
+{
+	struct ut_disk *d = ctx;
+	struct keel_bdev_io *io, *tmp;
+
+	if (!d->abort_held_on_reset) {
+		return;
+	}
+	TAILQ_FOREACH_SAFE (io, &d->held, internal.link, tmp) {
+		if (keel_bdev_io_get_thread(io) == keel_get_thread()) {
+			TAILQ_REMOVE(&d->held, io, internal.link);
+			d->inflight--;
+			keel_bdev_io_complete(io, KEEL_BDEV_IO_STATUS_ABORTED);
+		}
+	}
+}
+
 static const struct keel_bdev_fn_table g_ut_fn = {
 	.destruct = ut_destruct,
 	.submit_request = ut_submit,
 	.io_type_supported = ut_supported,
 	.get_io_channel = ut_get_io_channel,
+	.reset_channel = ut_reset_channel,
 };
 
 static struct keel_bdev_module g_ut_module = {

@@ -554,6 +554,40 @@ lun_reset_aborts_waits_resets_and_sets_a_ua_for_everyone(void)
 	ut_dev_teardown(dev);
 }
 
+/* The bdev reset starts once the tasks are marked aborted, not after they have ended: I/O the
+ * bdev would hold forever (an error bdev's pending I/O) is ended by it, and the reset ends. */
+static void
+lun_reset_ends_io_the_bdev_would_hold_forever(void)
+{
+	struct keel_scsi_dev *dev = ut_dev_setup();
+	struct keel_scsi_lun_desc *d0 = ut_open(dev, 0, 0, true);
+	struct keel_scsi_lun_desc *d1 = ut_open(dev, 0, 1, true);
+	struct ut_disk *d = &g_disks[0];
+	struct ut_task *r0, *r1, *tmf;
+
+	ut_clear_ua(dev, d0, 0);
+	ut_clear_ua(dev, d1, 1);
+	start_two_initiators(dev, d0, d1, &r0, &r1);
+	d->abort_held_on_reset = true;
+	tmf = ut_tmf_new(dev, d0, 0, KEEL_SCSI_TMF_LOGICAL_UNIT_RESET, NULL);
+	ut_tmf_start(tmf);
+	CU_ASSERT(poll_until(&tmf->done));
+	poll_threads(5);
+	CU_ASSERT(tmf->t.response == KEEL_SCSI_TMF_RESP_COMPLETE);
+	CU_ASSERT(ut_held_count(d) == 0);
+	CU_ASSERT(r0->done == 1 && r1->done == 1);
+	CU_ASSERT(r0->t.aborted && r1->t.aborted);
+	CU_ASSERT(ut_next_ua(dev, d1, 1) == KEEL_SCSI_ASC_BUS_DEVICE_RESET);
+	d->abort_held_on_reset = false;
+	d->hold = false;
+	ut_task_free(r0);
+	ut_task_free(r1);
+	ut_task_free(tmf);
+	ut_close(d0);
+	ut_close(d1);
+	ut_dev_teardown(dev);
+}
+
 static void
 target_warm_reset_resets_every_lun_and_nexus_reset_only_one_initiator(void)
 {
@@ -675,6 +709,7 @@ static const struct keel_ut_test g_tests[] = {
 	KEEL_UT_TEST(abort_task_set_aborts_only_that_initiators_tasks),
 	KEEL_UT_TEST(clear_task_set_aborts_everyones_tasks_and_tells_the_others),
 	KEEL_UT_TEST(lun_reset_aborts_waits_resets_and_sets_a_ua_for_everyone),
+	KEEL_UT_TEST(lun_reset_ends_io_the_bdev_would_hold_forever),
 	KEEL_UT_TEST(target_warm_reset_resets_every_lun_and_nexus_reset_only_one_initiator),
 	KEEL_UT_TEST(query_functions_report_tasks_and_pending_events),
 	KEEL_UT_TEST(unsupported_functions_and_missing_luns_are_answered),
