@@ -2,7 +2,9 @@
  * Reset: every channel of the bdev fails the I/O it holds in its queues (ABORTED) and refuses
  * new I/O while the reset runs, and a module that holds I/O back is told (reset_channel); once
  * the module has returned everything it had, the module's own reset (if any) runs and the caller
- * is told.
+ * is told. A module with a reset of its own gets it after RESET_DRAIN_TIMEOUT_MS even with I/O
+ * still out: that reset is what ends I/O a device will never complete (an NVMe controller reset
+ * aborts its commands), and waiting for that I/O first would wait forever.
  */
 #include "keel/stdinc.h"
 #include "keel/bdev.h"
@@ -14,10 +16,12 @@
 #include "bdev_internal.h"
 
 #define RESET_POLL_US 100
+#define RESET_DRAIN_TIMEOUT_MS 1000
 
 struct reset_ctx {
 	struct keel_bdev_io *io;
 	struct keel_poller *poller;
+	uint64_t deadline; /* ticks: the module's reset goes then, drained or not */
 	bool busy;
 	bool checking;
 };
@@ -83,8 +87,13 @@ reset_check_done(struct keel_channel_iter *iter, int status)
 	struct keel_bdev_io *child;
 
 	c->checking = false;
-	if (c->busy) {
+	if (c->busy && (!bdev->fn_table->io_type_supported(bdev->ctxt, KEEL_BDEV_IO_TYPE_RESET) ||
+			keel_get_ticks() < c->deadline)) {
 		return; /* the poller looks again */
+	}
+	if (c->busy) {
+		KEEL_WARNLOG("bdev %s: I/O still outstanding after %d ms of reset: resetting the "
+			     "device under it\n", bdev->name, RESET_DRAIN_TIMEOUT_MS);
 	}
 	keel_poller_unregister(&c->poller);
 	free(c);
@@ -154,6 +163,7 @@ keel_bdev_reset(struct keel_bdev_desc *desc, struct keel_io_channel *_ch, keel_b
 	io->internal.cb_arg = cb_arg;
 	io->internal.submit_tsc = keel_get_ticks();
 	c->io = io;
+	c->deadline = io->internal.submit_tsc + keel_get_ticks_hz() * RESET_DRAIN_TIMEOUT_MS / 1000;
 	keel_for_each_channel(bdev_to_io_dev(desc->bdev), reset_visit_abort, c, reset_aborted);
 	return 0;
 }

@@ -25,6 +25,7 @@ struct ut_disk {
 	struct keel_bdev bdev;
 	uint8_t *data;
 	bool hold;		/* keep I/O until ut_release() */
+	bool reset_aborts_held;	/* its RESET ends the held I/O ABORTED, as a device reset does */
 	int nomem_left;		/* answer NOMEM this many times */
 	uint32_t max_seen_blocks;
 	uint32_t submits;
@@ -101,6 +102,16 @@ ut_submit(struct keel_io_channel *ch, struct keel_bdev_io *io)
 	if (d->nomem_left > 0) {
 		d->nomem_left--;
 		keel_bdev_io_complete(io, KEEL_BDEV_IO_STATUS_NOMEM);
+		return;
+	}
+	if (io->type == KEEL_BDEV_IO_TYPE_RESET && d->reset_aborts_held) {
+		struct keel_bdev_io *h;
+
+		while ((h = TAILQ_FIRST(&d->held)) != NULL) {
+			TAILQ_REMOVE(&d->held, h, internal.link);
+			keel_bdev_io_complete(h, KEEL_BDEV_IO_STATUS_ABORTED);
+		}
+		TAILQ_INSERT_TAIL(&uch->done, io, internal.link);
 		return;
 	}
 	if (d->hold) {
@@ -594,6 +605,37 @@ hot_remove_with_io_in_flight(void)
 	free(g_disk.data);
 }
 
+/* I/O the device never completes: after the drain time (a second) the module's own reset runs
+ * anyway, and it is what ends that I/O. */
+static void
+reset_resets_the_device_under_io_that_never_drains(void)
+{
+	static uint8_t buf[UT_BLKLEN];
+	struct io_result held = {0}, reset = {0};
+	uint64_t start;
+
+	CU_ASSERT_FATAL(ut_disk_register("ut0") == 0);
+	open_ut0();
+	g_disk.hold = true;
+	g_disk.reset_aborts_held = true;
+	CU_ASSERT(keel_bdev_read_blocks(g_desc, g_ch, buf, 0, 1, io_done, &held) == 0);
+	CU_ASSERT(keel_bdev_reset(g_desc, g_ch, io_done, &reset) == 0);
+	start = keel_get_ticks();
+	while (keel_get_ticks() - start < keel_get_ticks_hz() / 2) {
+		poll_threads(1);
+	}
+	CU_ASSERT(held.done == 0 && reset.done == 0); /* still draining */
+	while (reset.done == 0 && keel_get_ticks() - start < 3 * keel_get_ticks_hz()) {
+		poll_threads(1);
+	}
+	CU_ASSERT(reset.done == 1 && reset.success);
+	CU_ASSERT(held.done == 1 && held.status == KEEL_BDEV_IO_STATUS_ABORTED);
+	g_disk.hold = false;
+	g_disk.reset_aborts_held = false;
+	close_ut0();
+	ut_disk_unregister();
+}
+
 static void
 reset_aborts_queued_and_new_io_and_waits_for_outstanding(void)
 {
@@ -986,6 +1028,7 @@ main(void)
 		KEEL_UT_TEST(module_nomem_is_retried),
 		KEEL_UT_TEST(hot_remove_with_io_in_flight),
 		KEEL_UT_TEST(reset_aborts_queued_and_new_io_and_waits_for_outstanding),
+		KEEL_UT_TEST(reset_resets_the_device_under_io_that_never_drains),
 		KEEL_UT_TEST(compare_and_compare_and_write),
 		KEEL_UT_TEST(compare_and_write_waits_for_overlapping_io_on_other_thread),
 		KEEL_UT_TEST(qos_limits_iops),
