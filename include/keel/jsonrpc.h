@@ -63,6 +63,9 @@ void keel_jsonrpc_server_shutdown(struct keel_jsonrpc_server *server);
 /** Send a result; takes ownership of result (NULL sends JSON null). */
 void keel_jsonrpc_send_result(struct keel_jsonrpc_request *req, struct json_object *result);
 void keel_jsonrpc_send_bool_response(struct keel_jsonrpc_request *req, bool value);
+/** A completion callback (void (*)(void *, int)) for a method that answers true, or the error
+ * rc (negative errno) with its text: cb_arg is the request. */
+void keel_jsonrpc_send_done(void *cb_arg, int rc);
 void keel_jsonrpc_send_error(struct keel_jsonrpc_request *req, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

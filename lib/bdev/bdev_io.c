@@ -989,10 +989,13 @@ keel_bdev_writev_blocks(struct keel_bdev_desc *desc, struct keel_io_channel *ch,
 					   cb_arg);
 }
 
-/* Single-buffer forms keep their iovec inside the I/O object. */
+/* Single-buffer forms keep their iovec inside the I/O object. A zero-copy read (buf NULL,
+ * KEEL_BDEV_IO_FLAG_ZCOPY) is refused where the layer would split it: the children would each
+ * point somewhere else, not into one buffer. */
 static int
-bdev_rw_buf(struct keel_bdev_desc *desc, struct keel_io_channel *_ch, enum keel_bdev_io_type type,
-	    void *buf, uint64_t offset_blocks, uint64_t num_blocks, keel_bdev_io_cb cb, void *cb_arg)
+bdev_rw_one(struct keel_bdev_desc *desc, struct keel_io_channel *_ch, enum keel_bdev_io_type type,
+	    void *buf, uint64_t offset_blocks, uint64_t num_blocks, uint32_t flags,
+	    keel_bdev_io_cb cb, void *cb_arg)
 {
 	struct bdev_channel *ch = keel_io_channel_get_ctx(_ch);
 	struct keel_bdev_io *io;
@@ -1002,7 +1005,7 @@ bdev_rw_buf(struct keel_bdev_desc *desc, struct keel_io_channel *_ch, enum keel_
 	if (keel_unlikely(rc != 0)) {
 		return rc;
 	}
-	if (num_blocks == 0 || buf == NULL) {
+	if (num_blocks == 0 || (buf == NULL) != ((flags & KEEL_BDEV_IO_FLAG_ZCOPY) != 0)) {
 		return -EINVAL;
 	}
 	io = bdev_io_get(desc, ch);
@@ -1016,10 +1019,25 @@ bdev_rw_buf(struct keel_bdev_desc *desc, struct keel_io_channel *_ch, enum keel_
 	io->u.bdev.iovcnt = 1;
 	io->u.bdev.offset_blocks = offset_blocks;
 	io->u.bdev.num_blocks = num_blocks;
+	io->u.bdev.flags = flags;
+	if ((flags & KEEL_BDEV_IO_FLAG_ZCOPY) && bdev_io_needs_split(io)) {
+		bdev_io_put(io);
+		return -ENOTSUP;
+	}
 	io->internal.cb = cb;
 	io->internal.cb_arg = cb_arg;
 	bdev_io_submit(io);
 	return 0;
+}
+
+static int
+bdev_rw_buf(struct keel_bdev_desc *desc, struct keel_io_channel *ch, enum keel_bdev_io_type type,
+	    void *buf, uint64_t offset_blocks, uint64_t num_blocks, keel_bdev_io_cb cb, void *cb_arg)
+{
+	if (buf == NULL) {
+		return -EINVAL;
+	}
+	return bdev_rw_one(desc, ch, type, buf, offset_blocks, num_blocks, 0, cb, cb_arg);
 }
 
 int
@@ -1083,46 +1101,15 @@ keel_bdev_io_complete_from(struct keel_bdev_io *io, struct keel_bdev_io *base_io
 }
 
 int
-keel_bdev_read_blocks_zcopy(struct keel_bdev_desc *desc, struct keel_io_channel *_ch,
+keel_bdev_read_blocks_zcopy(struct keel_bdev_desc *desc, struct keel_io_channel *ch,
 			    uint64_t offset_blocks, uint64_t num_blocks, keel_bdev_io_cb cb,
 			    void *cb_arg)
 {
-	struct bdev_channel *ch = keel_io_channel_get_ctx(_ch);
-	struct keel_bdev *bdev = desc->bdev;
-	struct keel_bdev_io *io;
-	int rc;
-
-	if (!bdev->zcopy_read) {
+	if (!desc->bdev->zcopy_read) {
 		return -ENOTSUP;
 	}
-	rc = bdev_check_io(desc, offset_blocks, num_blocks, false);
-	if (keel_unlikely(rc != 0)) {
-		return rc;
-	}
-	if (num_blocks == 0) {
-		return -EINVAL;
-	}
-	io = bdev_io_get(desc, ch);
-	if (keel_unlikely(io == NULL)) {
-		return -ENOMEM;
-	}
-	io->type = KEEL_BDEV_IO_TYPE_READ;
-	io->u.bdev.iov.iov_base = NULL;
-	io->u.bdev.iov.iov_len = num_blocks * bdev->blocklen;
-	io->u.bdev.iovs = &io->u.bdev.iov;
-	io->u.bdev.iovcnt = 1;
-	io->u.bdev.offset_blocks = offset_blocks;
-	io->u.bdev.num_blocks = num_blocks;
-	io->u.bdev.flags = KEEL_BDEV_IO_FLAG_ZCOPY;
-	if (bdev_io_needs_split(io)) {
-		/* Children would each point somewhere else: not one buffer. */
-		bdev_io_put(io);
-		return -ENOTSUP;
-	}
-	io->internal.cb = cb;
-	io->internal.cb_arg = cb_arg;
-	bdev_io_submit(io);
-	return 0;
+	return bdev_rw_one(desc, ch, KEEL_BDEV_IO_TYPE_READ, NULL, offset_blocks, num_blocks,
+			   KEEL_BDEV_IO_FLAG_ZCOPY, cb, cb_arg);
 }
 
 void

@@ -495,18 +495,6 @@ static const struct keel_rpc_field rpc_delete_fields[] = {
 };
 
 static void
-delete_done(void *arg, int rc)
-{
-	struct keel_jsonrpc_request *req = arg;
-
-	if (rc != 0) {
-		keel_jsonrpc_send_error(req, rc, "%s", keel_strerror(-rc));
-	} else {
-		keel_jsonrpc_send_bool_response(req, true);
-	}
-}
-
-static void
 rpc_delete_bdev(struct keel_jsonrpc_request *req, struct json_object *params)
 {
 	struct delete_req r = {0};
@@ -515,7 +503,7 @@ rpc_delete_bdev(struct keel_jsonrpc_request *req, struct json_object *params)
 	if (keel_rpc_decode_params(req, params, rpc_delete_fields, &r) != 0) {
 		return;
 	}
-	rc = keel_bdev_unregister_by_name(r.name, NULL, delete_done, req);
+	rc = keel_bdev_unregister_by_name(r.name, NULL, keel_jsonrpc_send_done, req);
 	if (rc != 0) {
 		keel_jsonrpc_send_error(req, -ENODEV, "No such device: bdev '%s'", r.name);
 	}

@@ -6,6 +6,7 @@
 #include "keel/stdinc.h"
 #include "keel/jsonrpc.h"
 #include "keel/log.h"
+#include "keel/util.h"
 
 #include <sys/eventfd.h>
 
@@ -304,6 +305,18 @@ void
 keel_jsonrpc_send_bool_response(struct keel_jsonrpc_request *req, bool value)
 {
 	keel_jsonrpc_send_result(req, json_object_new_boolean(value));
+}
+
+void
+keel_jsonrpc_send_done(void *cb_arg, int rc)
+{
+	struct keel_jsonrpc_request *req = cb_arg;
+
+	if (rc != 0) {
+		keel_jsonrpc_send_error(req, rc, "%s", keel_strerror(-rc));
+	} else {
+		keel_jsonrpc_send_bool_response(req, true);
+	}
 }
 
 void

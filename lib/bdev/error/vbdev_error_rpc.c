@@ -65,18 +65,6 @@ static const struct keel_rpc_field rpc_error_delete_fields[] =
 	 KEEL_RPC_END};
 
 static void
-rpc_bdev_error_delete_done(void *cb_arg, int rc)
-{
-	struct keel_jsonrpc_request *req = cb_arg;
-
-	if (rc != 0) {
-		keel_jsonrpc_send_error(req, rc, "%s", keel_strerror(-rc));
-	} else {
-		keel_jsonrpc_send_bool_response(req, true);
-	}
-}
-
-static void
 rpc_bdev_error_delete(struct keel_jsonrpc_request *req, struct json_object *params)
 {
 	struct rpc_error_delete r = {0};
@@ -84,7 +72,7 @@ rpc_bdev_error_delete(struct keel_jsonrpc_request *req, struct json_object *para
 	if (keel_rpc_decode_params(req, params, rpc_error_delete_fields, &r) != 0) {
 		return;
 	}
-	if (vbdev_error_delete(r.name, rpc_bdev_error_delete_done, req) != 0) {
+	if (vbdev_error_delete(r.name, keel_jsonrpc_send_done, req) != 0) {
 		keel_jsonrpc_send_error(req, -ENODEV, "No such device: no error bdev '%s'", r.name);
 	}
 	keel_rpc_free_decoded(rpc_error_delete_fields, &r);

@@ -123,18 +123,6 @@ static const struct keel_rpc_field rpc_detach_fields[] =
 	 KEEL_RPC_END};
 
 static void
-rpc_detach_done(void *cb_arg, int rc)
-{
-	struct keel_jsonrpc_request *req = cb_arg;
-
-	if (rc != 0) {
-		keel_jsonrpc_send_error(req, rc, "%s", keel_strerror(-rc));
-	} else {
-		keel_jsonrpc_send_bool_response(req, true);
-	}
-}
-
-static void
 rpc_bdev_nvme_detach_controller(struct keel_jsonrpc_request *req, struct json_object *params)
 {
 	struct rpc_detach r = {0};
@@ -162,7 +150,7 @@ rpc_bdev_nvme_detach_controller(struct keel_jsonrpc_request *req, struct json_ob
 			goto out;
 		}
 	}
-	bdev_nvme_detach(r.name, rpc_detach_done, req);
+	bdev_nvme_detach(r.name, keel_jsonrpc_send_done, req);
 out:
 	keel_rpc_free_decoded(rpc_detach_fields, &r);
 }

@@ -68,18 +68,6 @@ static const struct keel_rpc_field rpc_split_delete_fields[] = {
 	KEEL_RPC_END};
 
 static void
-rpc_bdev_split_delete_done(void *cb_arg, int rc)
-{
-	struct keel_jsonrpc_request *req = cb_arg;
-
-	if (rc != 0) {
-		keel_jsonrpc_send_error(req, rc, "%s", keel_strerror(-rc));
-	} else {
-		keel_jsonrpc_send_bool_response(req, true);
-	}
-}
-
-static void
 rpc_bdev_split_delete(struct keel_jsonrpc_request *req, struct json_object *params)
 {
 	struct rpc_split_delete r = {0};
@@ -88,7 +76,7 @@ rpc_bdev_split_delete(struct keel_jsonrpc_request *req, struct json_object *para
 	if (keel_rpc_decode_params(req, params, rpc_split_delete_fields, &r) != 0) {
 		return;
 	}
-	rc = vbdev_split_delete(r.base_bdev, rpc_bdev_split_delete_done, req);
+	rc = vbdev_split_delete(r.base_bdev, keel_jsonrpc_send_done, req);
 	if (rc != 0) {
 		keel_jsonrpc_send_error(req, -ENODEV, "No such device: %s is not split",
 					r.base_bdev);

@@ -62,18 +62,6 @@ static const struct keel_rpc_field rpc_uring_delete_fields[] =
 	{KEEL_RPC_STR(struct rpc_uring_delete, name, KEEL_REQUIRED, "bdev name"), KEEL_RPC_END};
 
 static void
-rpc_bdev_uring_delete_done(void *cb_arg, int rc)
-{
-	struct keel_jsonrpc_request *req = cb_arg;
-
-	if (rc != 0) {
-		keel_jsonrpc_send_error(req, rc, "%s", keel_strerror(-rc));
-	} else {
-		keel_jsonrpc_send_bool_response(req, true);
-	}
-}
-
-static void
 rpc_bdev_uring_delete(struct keel_jsonrpc_request *req, struct json_object *params)
 {
 	struct rpc_uring_delete r = {0};
@@ -82,7 +70,7 @@ rpc_bdev_uring_delete(struct keel_jsonrpc_request *req, struct json_object *para
 	if (keel_rpc_decode_params(req, params, rpc_uring_delete_fields, &r) != 0) {
 		return;
 	}
-	rc = bdev_uring_delete(r.name, rpc_bdev_uring_delete_done, req);
+	rc = bdev_uring_delete(r.name, keel_jsonrpc_send_done, req);
 	if (rc != 0) {
 		keel_jsonrpc_send_error(req, -ENODEV, "No such device: no uring bdev named '%s'",
 					r.name);
